@@ -1,0 +1,111 @@
+// Package app assembles a modvault server from its configuration: store,
+// upstream, vault, checksum-database proxy and HTTP handler, and runs it
+// until its context ends, shutting down gracefully.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/modvault/modvault/internal/checksumdb"
+	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/server"
+	"github.com/modvault/modvault/internal/store"
+	"github.com/modvault/modvault/internal/upstream"
+	"github.com/modvault/modvault/internal/vault"
+)
+
+// App is an assembled modvault server.
+type App struct {
+	cfg   config.Serve
+	log   *slog.Logger
+	store *store.Store
+	vault *vault.Vault
+	// Handler serves the whole HTTP API.
+	Handler http.Handler
+}
+
+// New opens the store and assembles the server described by cfg. version
+// goes into the User-Agent of upstream requests.
+func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string) (*App, error) {
+	proxies, warnings, err := upstream.ParseList(cfg.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if len(proxies) == 0 {
+		log.Warn("no upstream proxy: serving only what the store holds")
+	}
+	st, err := store.Open(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	up := upstream.New(proxies, upstream.Options{UserAgent: "modvault/" + version})
+	v := vault.New(st, up, vault.Options{
+		ListTTL:     cfg.ListTTL,
+		FillTimeout: cfg.FillTimeout,
+		TempDir:     cfg.TempDir,
+		Logger:      log,
+	})
+	var sumdb http.Handler
+	if len(cfg.SumDB) > 0 {
+		sumdb = checksumdb.New(cfg.SumDB, up, log)
+	}
+	return &App{
+		cfg:     cfg,
+		log:     log,
+		store:   st,
+		vault:   v,
+		Handler: server.New(v, sumdb, log),
+	}, nil
+}
+
+// Serve serves on ln until ctx ends, then stops accepting requests, waits up
+// to the shutdown timeout for requests and fills in flight, and closes the
+// store.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("modvault serving",
+		"addr", ln.Addr().String(),
+		"storage", store.Redact(a.cfg.Storage),
+		"upstream", a.cfg.Upstream,
+		"sumdb", a.cfg.SumDB)
+	select {
+	case err := <-errc:
+		a.Close()
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if verr := a.vault.Shutdown(sctx); err == nil {
+		err = verr
+	}
+	if cerr := a.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// Close releases the store. Use it when the App is not run with Serve.
+func (a *App) Close() error { return a.store.Close() }

@@ -1,0 +1,195 @@
+// Package config reads modvault's settings from flags and MODVAULT_*
+// environment variables (flags win), with defaults taken from the go
+// command's own environment (GOPROXY, GOSUMDB) so that modvault runs with
+// nothing configured.
+package config
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Serve holds the settings of "modvault serve".
+type Serve struct {
+	Listen          string        // address to listen on
+	Storage         string        // gocloud.dev/blob URL of the store
+	Upstream        string        // GOPROXY-style upstream list
+	SumDB           []string      // checksum database names served under /sumdb/
+	ListTTL         time.Duration // how long upstream list and latest answers are reused
+	FillTimeout     time.Duration // bound on one fill from the upstream
+	TempDir         string        // where zips wait while they are validated
+	ShutdownTimeout time.Duration // how long shutdown waits for requests and fills
+	LogFormat       string        // text or json
+	LogLevel        string        // debug, info, warn or error
+
+	// Origins says where each setting came from: "flag", "env MODVAULT_X",
+	// "go env" or "default".
+	Origins map[string]string
+}
+
+// Env is how configuration reads the environment and the go command.
+type Env struct {
+	Getenv func(string) string
+	// GoEnv runs "go env NAME"; nil means run the go command on PATH.
+	GoEnv func(ctx context.Context, name string) (string, error)
+}
+
+// ParseServe parses the flags of "modvault serve".
+func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.GoEnv == nil {
+		env.GoEnv = goEnv
+	}
+	var c Serve
+	var sumdb string
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
+	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
+	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
+	fs.StringVar(&sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
+	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
+	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
+	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and fills in flight")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	c.Origins = make(map[string]string)
+	// Environment variables first, so flags given on the command line win.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "MODVAULT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := env.Getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+			}
+			c.Origins[f.Name] = "env " + name
+		}
+	})
+	if envErr != nil {
+		return Serve{}, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return Serve{}, err
+	}
+	if fs.NArg() > 0 {
+		return Serve{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) { c.Origins[f.Name] = "flag" })
+	fs.VisitAll(func(f *flag.Flag) {
+		if c.Origins[f.Name] == "" {
+			c.Origins[f.Name] = "default"
+		}
+	})
+
+	if c.Storage == "" {
+		dir, err := DataDir(env.Getenv)
+		if err != nil {
+			return Serve{}, fmt.Errorf("storage: no --storage given and %v", err)
+		}
+		c.Storage = (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "store"))}).String()
+	}
+	if c.Upstream == "" {
+		c.Upstream, c.Origins["upstream"] = fromGoEnv(ctx, env, "GOPROXY")
+	}
+	if sumdb == "" {
+		gosumdb, origin := fromGoEnv(ctx, env, "GOSUMDB")
+		c.Origins["sumdb"] = origin
+		if name := SumDBName(gosumdb); name != "" {
+			c.SumDB = []string{name}
+		}
+	} else {
+		for n := range strings.SplitSeq(sumdb, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				c.SumDB = append(c.SumDB, n)
+			}
+		}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return Serve{}, fmt.Errorf("log-format: %q is not text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return Serve{}, fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	for name, d := range map[string]time.Duration{"list-ttl": c.ListTTL, "fill-timeout": c.FillTimeout, "shutdown-timeout": c.ShutdownTimeout} {
+		if d <= 0 {
+			return Serve{}, fmt.Errorf("%s: %v is not a positive duration", name, d)
+		}
+	}
+	return c, nil
+}
+
+// fromGoEnv reads a go command variable from the environment, else from
+// "go env". It returns "" if neither has it.
+func fromGoEnv(ctx context.Context, env Env, name string) (value, origin string) {
+	if v := env.Getenv(name); v != "" {
+		return v, "env " + name
+	}
+	v, err := env.GoEnv(ctx, name)
+	if err != nil || v == "" {
+		return "", "default"
+	}
+	return v, "go env " + name
+}
+
+func goEnv(ctx context.Context, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "env", name).Output()
+	if err != nil {
+		return "", fmt.Errorf("go env %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// SumDBName returns the database name in a GOSUMDB value ("name",
+// "name+key" or "name+key url"), or "" for "off" or an empty value.
+func SumDBName(gosumdb string) string {
+	f := strings.Fields(gosumdb)
+	if len(f) == 0 || f[0] == "off" {
+		return ""
+	}
+	name, _, _ := strings.Cut(f[0], "+")
+	return name
+}
+
+// DataDir returns modvault's directory under the user's data directory:
+// $XDG_DATA_HOME/modvault or ~/.local/share/modvault on Unix,
+// ~/Library/Application Support/modvault on macOS, %LocalAppData%\modvault
+// on Windows.
+func DataDir(getenv func(string) string) (string, error) {
+	switch runtime.GOOS {
+	case "windows":
+		if d := getenv("LocalAppData"); d != "" {
+			return filepath.Join(d, "modvault"), nil
+		}
+		return "", errors.New("%LocalAppData% is not set")
+	case "darwin", "ios":
+		if h := getenv("HOME"); h != "" {
+			return filepath.Join(h, "Library", "Application Support", "modvault"), nil
+		}
+		return "", errors.New("$HOME is not set")
+	}
+	if d := getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "modvault"), nil
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "modvault"), nil
+	}
+	return "", errors.New("neither $XDG_DATA_HOME nor $HOME is set")
+}

@@ -1,0 +1,230 @@
+// Package server is modvault's HTTP front: it parses module proxy requests,
+// answers them from the vault with the status codes and headers the go
+// command expects, passes checksum-database requests on, and logs every
+// request. It knows nothing about where the bytes come from.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/upstream"
+	"github.com/modvault/modvault/internal/vault"
+)
+
+// Cache-Control values.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheShort     = "public, max-age=60"
+	cacheNone      = "no-store"
+)
+
+// Server serves the module proxy protocol.
+type Server struct {
+	vault *vault.Vault
+	sumdb http.Handler
+	log   *slog.Logger
+}
+
+// New returns a Server. sumdb, if not nil, serves paths under /sumdb/.
+func New(v *vault.Vault, sumdb http.Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{vault: v, sumdb: sumdb, log: log}
+}
+
+// ServeHTTP routes a request and logs it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	s.route(rec, r)
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.log.LogAttrs(r.Context(), level, "request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("cache", string(rec.source)),
+	)
+}
+
+func (s *Server) route(w *recorder, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		textError(w, http.StatusMethodNotAllowed, "method not allowed: use GET or HEAD")
+		return
+	}
+	switch {
+	case r.URL.Path == "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", cacheNone)
+		fmt.Fprintln(w, "ok")
+		return
+	case strings.HasPrefix(r.URL.Path, "/sumdb/"):
+		if s.sumdb == nil {
+			textError(w, http.StatusNotFound, "not found: no checksum database configured")
+			return
+		}
+		s.sumdb.ServeHTTP(w, r)
+		return
+	}
+	req, err := protocol.Parse(r.URL.Path)
+	if err != nil {
+		textError(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return
+	}
+	ctx := r.Context()
+	switch {
+	case req.Kind == protocol.List:
+		vers, src, err := s.vault.List(ctx, req.Module)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.source = src
+		var b strings.Builder
+		for _, v := range vers {
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+		writeSmall(w, r, "text/plain; charset=utf-8", []byte(b.String()))
+	case req.Kind == protocol.Latest:
+		body, src, err := s.vault.Latest(ctx, req.Module)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.source = src
+		writeSmall(w, r, "application/json", body)
+	case req.Kind == protocol.Info && !req.Canonical():
+		body, err := s.vault.Query(ctx, req.Module, req.Version)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.source = vault.Upstream
+		writeSmall(w, r, "application/json", body)
+	case !req.Canonical():
+		textError(w, http.StatusNotFound, fmt.Sprintf("not found: %s@%s: %s needs a canonical version; resolve the query with .info first", req.Module, req.Version, req.Kind))
+	default:
+		obj, src, err := s.vault.Open(ctx, req.Module, req.Version, req.Kind)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		defer obj.Close()
+		w.source = src
+		h := w.Header()
+		h.Set("Content-Type", contentType(req.Kind))
+		h.Set("Cache-Control", cacheImmutable)
+		h.Set("ETag", obj.ETag())
+		http.ServeContent(w, r, "", obj.ModTime(), obj)
+	}
+}
+
+func contentType(k protocol.Kind) string {
+	switch k {
+	case protocol.Info:
+		return "application/json"
+	case protocol.Zip:
+		return "application/zip"
+	}
+	return "text/plain; charset=utf-8"
+}
+
+// writeSmall writes a short-lived answer (list, latest, query).
+func writeSmall(w http.ResponseWriter, r *http.Request, ctype string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Cache-Control", cacheShort)
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// fail answers with the status the go command understands for err:
+// 404 for what is not available, 502 or 504 for upstream failures, 500 for
+// our own.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := classify(err)
+	if r.Context().Err() != nil {
+		return // the client is gone
+	}
+	if status >= 500 {
+		s.log.Warn("request failed", "path", r.URL.Path, "status", status, "err", err)
+	}
+	textError(w, status, msg)
+}
+
+func classify(err error) (int, string) {
+	var ue *upstream.Error
+	switch {
+	case errors.As(err, &ue):
+		switch ue.Status {
+		case 0, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+			return http.StatusNotFound, "not found: " + ue.Text
+		}
+		return http.StatusBadGateway, fmt.Sprintf("bad gateway: upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
+	case errors.Is(err, fs.ErrNotExist):
+		return http.StatusNotFound, "not found: " + err.Error()
+	case errors.Is(err, vault.ErrInvalid):
+		return http.StatusBadGateway, "bad gateway: " + err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "gateway timeout: upstream did not answer in time"
+	case errors.Is(err, upstream.ErrUnreachable):
+		return http.StatusBadGateway, "bad gateway: upstream unreachable"
+	}
+	return http.StatusInternalServerError, "internal error: " + err.Error()
+}
+
+// textError writes a short text/plain error, which the go command prints.
+func textError(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Del("ETag")
+	h.Del("Content-Length")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", cacheNone)
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+// recorder remembers the status, size and source of a response for the log.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	source      vault.Source
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,213 @@
+// Package store keeps modvault's objects in a bucket opened from a URL with
+// gocloud.dev/blob: file:// (the embedded default), mem:// (tests) and any
+// other driver linked into the program.
+//
+// Every write is atomic: a reader sees either nothing or the whole object.
+// Not-found errors match fs.ErrNotExist, so callers use errors.Is.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/fileblob" // file:// URLs
+	_ "gocloud.dev/blob/memblob"  // mem:// URLs
+	"gocloud.dev/gcerrors"
+)
+
+// ErrExist is returned by [Store.Create] when the key already holds an object.
+var ErrExist = fs.ErrExist
+
+// Store is a bucket of immutable objects.
+type Store struct {
+	bucket *blob.Bucket
+	url    string
+}
+
+// Open opens the bucket named by a gocloud.dev/blob URL. For file:// URLs it
+// creates the directory if needed, writes temporary files next to their final
+// names (so the final rename never crosses file systems) and writes no
+// metadata side files, so the directory stays a plain GOPROXY=file:// tree;
+// the URL's own query parameters take precedence.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing storage URL %q: %w", rawURL, err)
+	}
+	if u.Scheme == "file" {
+		q := u.Query()
+		for k, v := range map[string]string{"create_dir": "1", "no_tmp_dir": "1", "metadata": "skip"} {
+			if !q.Has(k) {
+				q.Set(k, v)
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("opening storage %q: %w", Redact(rawURL), err)
+	}
+	return &Store{bucket: b, url: rawURL}, nil
+}
+
+// Redact returns the storage URL with any password or secret-looking query
+// parameter replaced, for logs.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	q := u.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "secret") || strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "password") {
+			q.Set(k, "REDACTED")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.Redacted()
+}
+
+// Close closes the bucket.
+func (s *Store) Close() error { return s.bucket.Close() }
+
+// Object is an open stored object. It is an io.ReadSeeker, so it can be
+// served with http.ServeContent, which handles Range and conditional requests.
+type Object struct {
+	*blob.Reader
+}
+
+// ETag returns a strong entity tag for the object. Stored objects are never
+// replaced, so size and modification time identify their bytes.
+func (o Object) ETag() string {
+	return fmt.Sprintf(`"%x-%x"`, o.Size(), o.ModTime().UnixNano())
+}
+
+// Open opens the object at key for reading. The caller must close it.
+func (s *Store) Open(ctx context.Context, key string) (Object, error) {
+	r, err := s.bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return Object{}, s.wrap("opening", key, err)
+	}
+	return Object{r}, nil
+}
+
+// ReadAll returns the contents of the object at key. Use it only for small
+// objects.
+func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.bucket.ReadAll(ctx, key)
+	if err != nil {
+		return nil, s.wrap("reading", key, err)
+	}
+	return b, nil
+}
+
+// Exists reports whether key holds an object.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	ok, err := s.bucket.Exists(ctx, key)
+	if err != nil {
+		return false, s.wrap("checking", key, err)
+	}
+	return ok, nil
+}
+
+// Put writes r to key atomically, replacing any object there. modvault uses
+// it only for objects that are not yet committed.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
+	return s.write(ctx, key, r, false)
+}
+
+// Create writes r to key atomically if key holds no object yet. If it does,
+// Create writes nothing and returns an error matching [ErrExist].
+func (s *Store) Create(ctx context.Context, key string, r io.Reader) error {
+	return s.write(ctx, key, r, true)
+}
+
+func (s *Store) write(ctx context.Context, key string, r io.Reader, ifNotExist bool) error {
+	// The writer is cancelled (and the object discarded) unless Close
+	// succeeds after a complete copy.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
+		IfNotExist:  ifNotExist,
+		ContentType: contentType(key),
+	})
+	if err != nil {
+		return s.wrap("writing", key, err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		cancel()
+		_ = w.Close()
+		return s.wrap("writing", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return s.wrap("writing", key, err)
+	}
+	return nil
+}
+
+// Delete removes the object at key.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.bucket.Delete(ctx, key); err != nil {
+		return s.wrap("deleting", key, err)
+	}
+	return nil
+}
+
+// Entry is one object found by [Store.List].
+type Entry struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// List calls fn for every object whose key starts with prefix and has no
+// further "/" after it, in key order, until fn returns false.
+func (s *Store) List(ctx context.Context, prefix string, fn func(Entry) bool) error {
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return s.wrap("listing", prefix, err)
+		}
+		if obj.IsDir {
+			continue
+		}
+		if !fn(Entry{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}) {
+			return nil
+		}
+	}
+}
+
+// wrap gives err context and maps the bucket's not-found and
+// already-exists errors to fs.ErrNotExist and fs.ErrExist.
+func (s *Store) wrap(op, key string, err error) error {
+	switch {
+	case gcerrors.Code(err) == gcerrors.NotFound, errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("store: %s %s: %w", op, key, fs.ErrNotExist)
+	case gcerrors.Code(err) == gcerrors.FailedPrecondition:
+		return fmt.Errorf("store: %s %s: %w", op, key, fs.ErrExist)
+	}
+	return fmt.Errorf("store: %s %s: %w", op, key, err)
+}
+
+func contentType(key string) string {
+	switch {
+	case strings.HasSuffix(key, ".info"):
+		return "application/json"
+	case strings.HasSuffix(key, ".zip"):
+		return "application/zip"
+	}
+	return "text/plain; charset=utf-8"
+}

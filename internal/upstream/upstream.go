@@ -1,0 +1,197 @@
+// Package upstream fetches from a list of upstream module proxies with the
+// go command's GOPROXY semantics: after an entry followed by ",", the next
+// entry is tried only if the previous answered 404 or 410; after "|", on any
+// error. "off" ends the list with an error that means "not found".
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Proxy is one entry of an upstream list.
+type Proxy struct {
+	URL string // base URL without a trailing slash; "" for off
+	Off bool
+	// FallThroughOnAnyError is set when the entry was followed by "|".
+	FallThroughOnAnyError bool
+}
+
+// ParseList parses a GOPROXY-style list. "direct" entries are dropped (with
+// a warning returned for each), since modvault does not fetch from version
+// control yet. An empty result means no upstream at all, like "off".
+func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
+	for list != "" {
+		var entry string
+		var anyErr bool
+		if i := strings.IndexAny(list, ",|"); i >= 0 {
+			entry, anyErr, list = list[:i], list[i] == '|', list[i+1:]
+		} else {
+			entry, list = list, ""
+		}
+		entry = strings.TrimSpace(entry)
+		switch entry {
+		case "":
+			continue
+		case "direct":
+			warnings = append(warnings, `upstream entry "direct" skipped: fetching from version control is not supported yet`)
+			continue
+		case "off":
+			proxies = append(proxies, Proxy{Off: true})
+			return proxies, warnings, nil
+		}
+		u, err := url.Parse(entry)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, warnings, fmt.Errorf("upstream entry %q: want an http:// or https:// URL, direct or off", entry)
+		}
+		proxies = append(proxies, Proxy{URL: strings.TrimSuffix(u.String(), "/"), FallThroughOnAnyError: anyErr})
+	}
+	return proxies, warnings, nil
+}
+
+// Error is an upstream's answer other than 200 OK. It matches fs.ErrNotExist
+// when the status is 404 or 410 (or when the list ended with "off" or was
+// empty), since then the version or module is not available.
+type Error struct {
+	URL    string // the request URL; "" for off
+	Status int    // the HTTP status; 0 for off
+	Text   string // the start of the text the upstream sent, for the client
+}
+
+func (e *Error) Error() string {
+	if e.URL == "" {
+		return "upstream disabled: " + e.Text
+	}
+	if e.Text == "" {
+		return fmt.Sprintf("upstream %s: %s", e.URL, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("upstream %s: %s: %s", e.URL, http.StatusText(e.Status), e.Text)
+}
+
+// Is makes errors.Is(err, fs.ErrNotExist) report "not available upstream".
+func (e *Error) Is(target error) bool {
+	return target == fs.ErrNotExist && (e.Status == 0 || e.Status == http.StatusNotFound || e.Status == http.StatusGone)
+}
+
+// ErrUnreachable is wrapped by errors of requests that got no HTTP answer
+// (refused or reset connections, DNS failures, timeouts).
+var ErrUnreachable = errors.New("upstream unreachable")
+
+// Client fetches from an upstream list. The zero value has no upstream: every
+// fetch fails with a not-found [Error].
+type Client struct {
+	proxies   []Proxy
+	http      *http.Client
+	userAgent string
+}
+
+// Options configures a [Client].
+type Options struct {
+	// HTTPClient is the client to use; by default a client with a clone of
+	// http.DefaultTransport and a response header timeout of one minute.
+	HTTPClient *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// New returns a client for the given proxies.
+func New(proxies []Proxy, opts Options) *Client {
+	hc := opts.HTTPClient
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = time.Minute
+		t.MaxIdleConnsPerHost = 32
+		hc = &http.Client{Transport: t}
+	}
+	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent}
+}
+
+// Proxies returns the upstream list.
+func (c *Client) Proxies() []Proxy { return c.proxies }
+
+// maxErrorText bounds how much of an error body is kept.
+const maxErrorText = 1024
+
+// Get requests path (relative to each proxy's base URL, already escaped) from
+// the upstream list and returns the first 200 response. The caller must
+// close its body. Any other outcome is an error: an [*Error] for an HTTP
+// answer, or a wrapped transport error.
+func (c *Client) Get(ctx context.Context, path string) (*http.Response, error) {
+	lastErr := error(&Error{Text: "no upstream configured"})
+	for _, p := range c.proxies {
+		if p.Off {
+			return nil, &Error{Text: "upstream list ends with off"}
+		}
+		resp, err := c.get(ctx, p.URL+"/"+path)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+		if !p.FallThroughOnAnyError && !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upstream request %s: %w", rawURL, err)
+	}
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorText))
+	return nil, &Error{URL: rawURL, Status: resp.StatusCode, Text: errorText(body)}
+}
+
+// GetBytes is [Client.Get] for small bodies: it reads at most limit bytes and
+// fails if the body is longer.
+func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte, error) {
+	resp, err := c.Get(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: reading body: %w", resp.Request.URL.Redacted(), err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("upstream %s: body larger than %d bytes", resp.Request.URL.Redacted(), limit)
+	}
+	return b, nil
+}
+
+// errorText keeps the first paragraph of an error body, as the go command
+// shows it, on one line.
+func errorText(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if i := strings.Index(s, "\n\n"); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

@@ -1,0 +1,567 @@
+// Package vault is modvault's cache: it answers module proxy requests from
+// the store, fills the store from the upstream on a miss, validates
+// everything before storing it, and keeps answering from the store when the
+// upstream is gone. It knows nothing about HTTP.
+//
+// The store layout mirrors the protocol: $module/@v/$version.{info,mod,zip}.
+// A version exists in the store once its .info is stored; the .mod is written
+// before the .info, so a stored .info always has its .mod. The .zip is filled
+// on its first request (the go command fetches the .mod of many versions it
+// never builds), validated on a temporary file and written in one atomic
+// step, so a stored .zip is always whole and valid. No stored object is ever
+// replaced.
+package vault
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+	modzip "golang.org/x/mod/zip"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/store"
+	"github.com/modvault/modvault/internal/upstream"
+)
+
+// Limits on what an upstream may send.
+const (
+	maxInfoSize = 64 << 10
+	maxListSize = 16 << 20
+	maxModSize  = modzip.MaxGoMod
+	maxZipSize  = modzip.MaxZipFile
+)
+
+// ErrInvalid is wrapped by errors about upstream content that failed
+// validation; nothing of it was stored.
+var ErrInvalid = errors.New("invalid upstream content")
+
+// Source says how an answer was obtained, for logs and metrics.
+type Source string
+
+// The sources of an answer.
+const (
+	Hit      Source = "hit"      // from the store, no upstream request
+	Miss     Source = "miss"     // filled from the upstream now
+	Upstream Source = "upstream" // passed through from the upstream, not stored
+	Cached   Source = "cached"   // from the short-lived cache of upstream answers
+	Offline  Source = "offline"  // from the store alone because the upstream failed
+)
+
+// Options configures a [Vault].
+type Options struct {
+	// ListTTL is how long an upstream list or latest answer is reused.
+	// Zero means one minute.
+	ListTTL time.Duration
+	// FillTimeout bounds one fill from the upstream. Zero means ten minutes.
+	FillTimeout time.Duration
+	// TempDir holds zips while they are validated; "" means os.TempDir().
+	TempDir string
+	// Logger receives fill events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Vault serves module versions from a store and fills it from an upstream.
+type Vault struct {
+	store *store.Store
+	up    *upstream.Client
+	opts  Options
+	log   *slog.Logger
+
+	fills singleflight.Group
+	wg    sync.WaitGroup // fills in flight
+	base  context.Context
+	stop  context.CancelFunc
+
+	mu        sync.Mutex
+	committed map[string]struct{}   // version keys known to have a stored .info
+	answers   map[string]cachedList // upstream list and latest answers
+}
+
+type cachedList struct {
+	body    []byte
+	err     error
+	expires time.Time
+}
+
+// maxMemo bounds the in-memory maps; they are cleared when full.
+const maxMemo = 1 << 16
+
+// New returns a vault over st that fills from up.
+func New(st *store.Store, up *upstream.Client, opts Options) *Vault {
+	if opts.ListTTL == 0 {
+		opts.ListTTL = time.Minute
+	}
+	if opts.FillTimeout == 0 {
+		opts.FillTimeout = 10 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	base, stop := context.WithCancel(context.Background())
+	return &Vault{
+		store:     st,
+		up:        up,
+		opts:      opts,
+		log:       opts.Logger,
+		base:      base,
+		stop:      stop,
+		committed: make(map[string]struct{}),
+		answers:   make(map[string]cachedList),
+	}
+}
+
+// Shutdown waits for the fills in flight to finish, so none is cut off
+// half-way (a cut-off fill stores nothing, but its work is lost). If ctx ends
+// first, the fills are cancelled and Shutdown returns ctx's error.
+func (v *Vault) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { v.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		v.stop()
+		return nil
+	case <-ctx.Done():
+		v.stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Open returns the stored .info, .mod or .zip of a canonical version,
+// filling it from the upstream first if needed. The caller closes the object.
+func (v *Vault) Open(ctx context.Context, mod, version string, kind protocol.Kind) (store.Object, Source, error) {
+	if err := module.Check(mod, version); err != nil {
+		return store.Object{}, "", fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	}
+	if module.CanonicalVersion(version) != version {
+		return store.Object{}, "", fmt.Errorf("%s@%s: not a canonical version: %w", mod, version, fs.ErrNotExist)
+	}
+	key, err := protocol.Key(mod, version, kind)
+	if err != nil {
+		return store.Object{}, "", err
+	}
+	src := Hit
+	if kind == protocol.Zip {
+		obj, err := v.store.Open(ctx, key)
+		if err == nil {
+			return obj, Hit, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return store.Object{}, "", err
+		}
+		if err := v.fill(ctx, "zip "+key, func(ctx context.Context) error { return v.fillZip(ctx, mod, version) }); err != nil {
+			return store.Object{}, "", err
+		}
+		src = Miss
+	} else {
+		filled, err := v.ensureInfo(ctx, mod, version)
+		if err != nil {
+			return store.Object{}, "", err
+		}
+		if filled {
+			src = Miss
+		}
+	}
+	obj, err := v.store.Open(ctx, key)
+	if err != nil {
+		return store.Object{}, "", err
+	}
+	return obj, src, nil
+}
+
+// ensureInfo makes sure the .info (and so the .mod) of a version is stored,
+// and reports whether it had to be filled.
+func (v *Vault) ensureInfo(ctx context.Context, mod, version string) (filled bool, err error) {
+	infoKey, err := protocol.Key(mod, version, protocol.Info)
+	if err != nil {
+		return false, err
+	}
+	v.mu.Lock()
+	_, ok := v.committed[infoKey]
+	v.mu.Unlock()
+	if ok {
+		return false, nil
+	}
+	ok, err = v.store.Exists(ctx, infoKey)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		err = v.fill(ctx, "info "+infoKey, func(ctx context.Context) error { return v.fillInfo(ctx, mod, version) })
+		if err != nil {
+			return false, err
+		}
+	}
+	v.markCommitted(infoKey)
+	return !ok, nil
+}
+
+func (v *Vault) markCommitted(infoKey string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.committed) >= maxMemo {
+		clear(v.committed)
+	}
+	v.committed[infoKey] = struct{}{}
+}
+
+// fill runs fn once for all concurrent callers with the same key. fn runs
+// detached from the caller's context, so a client that goes away does not
+// cut off a fill that others wait for; it is bounded by FillTimeout and by
+// Shutdown.
+func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) error) error {
+	ch := v.fills.DoChan(key, func() (any, error) {
+		v.wg.Add(1)
+		defer v.wg.Done()
+		fctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
+		defer cancel()
+		start := time.Now()
+		err := fn(fctx)
+		if err != nil {
+			v.log.Warn("fill failed", "what", key, "duration", time.Since(start), "err", err)
+		} else {
+			v.log.Info("filled", "what", key, "duration", time.Since(start))
+		}
+		return nil, err
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Info is the JSON document of a .info file.
+type Info struct {
+	Version string
+	Time    time.Time `json:",omitzero"`
+}
+
+// parseInfo validates an upstream .info document for mod.
+func parseInfo(mod string, body []byte) (Info, error) {
+	var info Info
+	if err := json.Unmarshal(body, &info); err != nil {
+		return Info{}, fmt.Errorf("%w: .info is not valid JSON: %v", ErrInvalid, err)
+	}
+	if err := module.Check(mod, info.Version); err != nil || module.CanonicalVersion(info.Version) != info.Version {
+		return Info{}, fmt.Errorf("%w: .info names version %q, which is not a canonical version of %s", ErrInvalid, info.Version, mod)
+	}
+	return info, nil
+}
+
+func (v *Vault) fillInfo(ctx context.Context, mod, version string) error {
+	infoKey, _ := protocol.Key(mod, version, protocol.Info)
+	modKey, _ := protocol.Key(mod, version, protocol.Mod)
+	infoBody, err := v.up.GetBytes(ctx, infoKey, maxInfoSize)
+	if err != nil {
+		return err
+	}
+	info, err := parseInfo(mod, infoBody)
+	if err != nil {
+		return err
+	}
+	if info.Version != version {
+		return fmt.Errorf("%w: upstream answered .info for %s instead of requested version %s", ErrInvalid, info.Version, version)
+	}
+	modBody, err := v.up.GetBytes(ctx, modKey, maxModSize)
+	if err != nil {
+		return err
+	}
+	if got := modfile.ModulePath(modBody); got != mod {
+		return fmt.Errorf("%w: %s@%s: go.mod declares module path %q, want %q", ErrInvalid, mod, version, got, mod)
+	}
+	if err := v.createOnce(ctx, modKey, modBody, infoKey); err != nil {
+		return err
+	}
+	if err := v.store.Create(ctx, infoKey, bytes.NewReader(infoBody)); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// createOnce stores body at key unless key already holds it. An object left
+// by a fill that died before it stored commitKey is replaced; a committed
+// one is kept as it is.
+func (v *Vault) createOnce(ctx context.Context, key string, body []byte, commitKey string) error {
+	err := v.store.Create(ctx, key, bytes.NewReader(body))
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	old, err := v.store.ReadAll(ctx, key)
+	if err != nil || bytes.Equal(old, body) {
+		return err
+	}
+	committed, err := v.store.Exists(ctx, commitKey)
+	if err != nil || committed {
+		return err
+	}
+	return v.store.Put(ctx, key, bytes.NewReader(body))
+}
+
+func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
+	if _, err := v.ensureInfo(ctx, mod, version); err != nil {
+		return err
+	}
+	zipKey, _ := protocol.Key(mod, version, protocol.Zip)
+	modKey, _ := protocol.Key(mod, version, protocol.Mod)
+
+	f, err := os.CreateTemp(v.opts.TempDir, "modvault-fill-*.zip")
+	if err != nil {
+		return fmt.Errorf("creating temporary file for %s: %w", zipKey, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	resp, err := v.up.Get(ctx, zipKey)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, io.LimitReader(resp.Body, maxZipSize+1))
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", zipKey, err)
+	}
+	if n > maxZipSize {
+		return fmt.Errorf("%w: %s@%s: zip larger than %d bytes", ErrInvalid, mod, version, int64(maxZipSize))
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return fmt.Errorf("downloading %s: got %d of %d bytes", zipKey, n, resp.ContentLength)
+	}
+	mv := module.Version{Path: mod, Version: version}
+	if _, err := modzip.CheckZip(mv, f.Name()); err != nil {
+		return fmt.Errorf("%w: %s@%s: %v", ErrInvalid, mod, version, err)
+	}
+	storedMod, err := v.store.ReadAll(ctx, modKey)
+	if err != nil {
+		return err
+	}
+	if err := checkZipGoMod(f, n, mv, storedMod); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewinding %s: %w", f.Name(), err)
+	}
+	if err := v.store.Create(ctx, zipKey, f); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// checkZipGoMod checks that the go.mod in a zip is the stored .mod, so a zip
+// fetched after its tag moved cannot pair with the .mod of the old commit.
+func checkZipGoMod(f *os.File, size int64, mv module.Version, storedMod []byte) error {
+	if strings.HasSuffix(mv.Version, "+incompatible") {
+		return nil // the .mod of an +incompatible version is synthesized
+	}
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, mv, err)
+	}
+	name := mv.Path + "@" + mv.Version + "/go.mod"
+	for _, zf := range zr.File {
+		if zf.Name != name {
+			continue
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return fmt.Errorf("%w: %s: go.mod in zip: %v", ErrInvalid, mv, err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(io.LimitReader(rc, maxModSize+1))
+		if err != nil {
+			return fmt.Errorf("%w: %s: go.mod in zip: %v", ErrInvalid, mv, err)
+		}
+		if !bytes.Equal(b, storedMod) {
+			return fmt.Errorf("%w: %s: the zip's go.mod differs from the stored .mod (did the upstream content change?)", ErrInvalid, mv)
+		}
+		return nil
+	}
+	return nil
+}
+
+// Query resolves a version query that is not a canonical version ("main",
+// a commit hash, "v1.2") through the upstream and returns its .info. Queries
+// are not stored: their answers change.
+func (v *Vault) Query(ctx context.Context, mod, query string) ([]byte, error) {
+	key, err := protocol.Key(mod, query, protocol.Info)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", mod, query, fs.ErrNotExist)
+	}
+	body, err := v.up.GetBytes(ctx, key, maxInfoSize)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parseInfo(mod, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// List returns the versions of mod: the union of the upstream's list and the
+// stored versions, without pseudo-versions, sorted. When the upstream fails,
+// the store answers alone.
+func (v *Vault) List(ctx context.Context, mod string) ([]string, Source, error) {
+	if err := module.CheckPath(mod); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+	}
+	listPath := protocol.Request{Kind: protocol.List, Module: mod}.Path()
+	body, src, upErr := v.cachedGet(ctx, listPath, maxListSize)
+	stored, err := v.storedVersions(ctx, mod)
+	if err != nil {
+		return nil, "", err
+	}
+	seen := make(map[string]bool)
+	var out []string
+	add := func(ver string) {
+		if semver.IsValid(ver) && !module.IsPseudoVersion(ver) && !seen[ver] {
+			seen[ver] = true
+			out = append(out, ver)
+		}
+	}
+	if upErr == nil {
+		for line := range strings.Lines(string(body)) {
+			if f := strings.Fields(line); len(f) > 0 {
+				add(f[0])
+			}
+		}
+	}
+	for _, ver := range stored {
+		add(ver)
+	}
+	if upErr != nil {
+		if len(stored) == 0 {
+			return nil, "", upErr
+		}
+		src = Offline
+		if errors.Is(upErr, fs.ErrNotExist) {
+			src = Hit
+		}
+	}
+	semver.Sort(out)
+	return out, src, nil
+}
+
+// Latest returns the .info of the latest version of mod: the upstream's
+// @latest answer, or else the highest stored release, pre-release or
+// pseudo-version, in that order.
+func (v *Vault) Latest(ctx context.Context, mod string) ([]byte, Source, error) {
+	if err := module.CheckPath(mod); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+	}
+	latestPath := protocol.Request{Kind: protocol.Latest, Module: mod}.Path()
+	body, src, upErr := v.cachedGet(ctx, latestPath, maxInfoSize)
+	if upErr == nil {
+		if _, err := parseInfo(mod, body); err == nil {
+			return body, src, nil
+		} else {
+			upErr = err
+		}
+	}
+	stored, err := v.storedVersions(ctx, mod)
+	if err != nil {
+		return nil, "", err
+	}
+	best := ""
+	for _, ver := range stored {
+		if best == "" || latestRank(ver) > latestRank(best) ||
+			(latestRank(ver) == latestRank(best) && semver.Compare(ver, best) > 0) {
+			best = ver
+		}
+	}
+	if best == "" {
+		return nil, "", upErr
+	}
+	infoKey, _ := protocol.Key(mod, best, protocol.Info)
+	body, err = v.store.ReadAll(ctx, infoKey)
+	if err != nil {
+		return nil, "", err
+	}
+	src = Offline
+	if errors.Is(upErr, fs.ErrNotExist) {
+		src = Hit
+	}
+	return body, src, nil
+}
+
+// latestRank orders kinds of versions for @latest: releases over
+// pre-releases over pseudo-versions.
+func latestRank(v string) int {
+	switch {
+	case module.IsPseudoVersion(v):
+		return 0
+	case semver.Prerelease(v) != "":
+		return 1
+	}
+	return 2
+}
+
+// storedVersions lists the versions of mod whose .info is stored.
+func (v *Vault) storedVersions(ctx context.Context, mod string) ([]string, error) {
+	prefix, err := protocol.VersionsPrefix(mod)
+	if err != nil {
+		return nil, err
+	}
+	var vers []string
+	err = v.store.List(ctx, prefix, func(e store.Entry) bool {
+		esc, ok := strings.CutSuffix(strings.TrimPrefix(e.Key, prefix), ".info")
+		if !ok {
+			return true
+		}
+		ver, err := module.UnescapeVersion(esc)
+		if err == nil && module.Check(mod, ver) == nil && module.CanonicalVersion(ver) == ver {
+			vers = append(vers, ver)
+		}
+		return true
+	})
+	return vers, err
+}
+
+// cachedGet fetches a small upstream answer (list or latest), reusing an
+// answer, success or not-found, for ListTTL. Concurrent callers share one
+// upstream request. Other failures are not remembered.
+func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte, Source, error) {
+	v.mu.Lock()
+	c, ok := v.answers[path]
+	v.mu.Unlock()
+	if ok && time.Now().Before(c.expires) {
+		return c.body, Cached, c.err
+	}
+	ch := v.fills.DoChan("get "+path, func() (any, error) {
+		fctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
+		defer cancel()
+		body, err := v.up.GetBytes(fctx, path, limit)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			v.mu.Lock()
+			if len(v.answers) >= maxMemo {
+				clear(v.answers)
+			}
+			v.answers[path] = cachedList{body: body, err: err, expires: time.Now().Add(v.opts.ListTTL)}
+			v.mu.Unlock()
+		}
+		return body, err
+	})
+	select {
+	case r := <-ch:
+		body, _ := r.Val.([]byte)
+		return slices.Clip(body), Upstream, r.Err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+}

@@ -54,6 +54,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		TempDir:     cfg.TempDir,
 		Logger:      log,
 	})
+	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})
 	var sumdb http.Handler
 	if len(cfg.SumDB) > 0 {
 		sumdb = checksumdb.New(cfg.SumDB, up, log)
@@ -63,7 +64,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		log:     log,
 		store:   st,
 		vault:   v,
-		Handler: server.New(v, sumdb, log),
+		Handler: server.New(v, cachedOnly, sumdb, log),
 	}, nil
 }
 

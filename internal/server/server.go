@@ -28,17 +28,21 @@ const (
 
 // Server serves the module proxy protocol.
 type Server struct {
-	vault *vault.Vault
-	sumdb http.Handler
-	log   *slog.Logger
+	vault      *vault.Vault
+	cachedOnly *vault.Vault
+	sumdb      http.Handler
+	log        *slog.Logger
 }
 
-// New returns a Server. sumdb, if not nil, serves paths under /sumdb/.
-func New(v *vault.Vault, sumdb http.Handler, log *slog.Logger) *Server {
+// New returns a Server that answers from v. Requests under /cached-only/ or
+// with the header "Disable-Module-Fetch: true" are answered from cachedOnly,
+// a vault over the same store with no upstream, so they never cause an
+// upstream fetch. sumdb, if not nil, serves paths under /sumdb/.
+func New(v, cachedOnly *vault.Vault, sumdb http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{vault: v, sumdb: sumdb, log: log}
+	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log}
 }
 
 // ServeHTTP routes a request and logs it.
@@ -66,6 +70,15 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		textError(w, http.StatusMethodNotAllowed, "method not allowed: use GET or HEAD")
 		return
 	}
+	v := s.vault
+	if p, ok := strings.CutPrefix(r.URL.Path, "/cached-only/"); ok {
+		r = r.Clone(r.Context())
+		r.URL.Path = "/" + p
+		r.URL.RawPath = ""
+		v = s.cachedOnly
+	} else if strings.EqualFold(r.Header.Get("Disable-Module-Fetch"), "true") {
+		v = s.cachedOnly
+	}
 	switch {
 	case r.URL.Path == "/healthz":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -88,7 +101,7 @@ func (s *Server) route(w *recorder, r *http.Request) {
 	ctx := r.Context()
 	switch {
 	case req.Kind == protocol.List:
-		vers, src, err := s.vault.List(ctx, req.Module)
+		vers, src, err := v.List(ctx, req.Module)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -101,7 +114,7 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		}
 		writeSmall(w, r, "text/plain; charset=utf-8", []byte(b.String()))
 	case req.Kind == protocol.Latest:
-		body, src, err := s.vault.Latest(ctx, req.Module)
+		body, src, err := v.Latest(ctx, req.Module)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -109,7 +122,7 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		w.source = src
 		writeSmall(w, r, "application/json", body)
 	case req.Kind == protocol.Info && !req.Canonical():
-		body, err := s.vault.Query(ctx, req.Module, req.Version)
+		body, err := v.Query(ctx, req.Module, req.Version)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -119,7 +132,7 @@ func (s *Server) route(w *recorder, r *http.Request) {
 	case !req.Canonical():
 		textError(w, http.StatusNotFound, fmt.Sprintf("not found: %s@%s: %s needs a canonical version; resolve the query with .info first", req.Module, req.Version, req.Kind))
 	default:
-		obj, src, err := s.vault.Open(ctx, req.Module, req.Version, req.Kind)
+		obj, src, err := v.Open(ctx, req.Module, req.Version, req.Kind)
 		if err != nil {
 			s.fail(w, r, err)
 			return

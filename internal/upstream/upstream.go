@@ -67,7 +67,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.URL == "" {
-		return "upstream disabled: " + e.Text
+		return e.Text
 	}
 	if e.Text == "" {
 		return fmt.Sprintf("upstream %s: %s", e.URL, http.StatusText(e.Status))
@@ -124,10 +124,10 @@ const maxErrorText = 1024
 // close its body. Any other outcome is an error: an [*Error] for an HTTP
 // answer, or a wrapped transport error.
 func (c *Client) Get(ctx context.Context, path string) (*http.Response, error) {
-	lastErr := error(&Error{Text: "no upstream configured"})
+	lastErr := error(&Error{Text: "not in the store, and there is no upstream to fetch it from"})
 	for _, p := range c.proxies {
 		if p.Off {
-			return nil, &Error{Text: "upstream list ends with off"}
+			return nil, &Error{Text: "not in the store, and the upstream list ends with off"}
 		}
 		resp, err := c.get(ctx, p.URL+"/"+path)
 		if err == nil {

@@ -51,6 +51,17 @@ const (
 // validation; nothing of it was stored.
 var ErrInvalid = errors.New("invalid upstream content")
 
+// NotFoundError says that something is not available. It matches
+// fs.ErrNotExist.
+type NotFoundError struct{ Msg string }
+
+func (e *NotFoundError) Error() string { return e.Msg }
+
+// Is reports whether target is fs.ErrNotExist.
+func (e *NotFoundError) Is(target error) bool { return target == fs.ErrNotExist }
+
+func notFound(msg string) error { return &NotFoundError{Msg: msg} }
+
 // Source says how an answer was obtained, for logs and metrics.
 type Source string
 
@@ -147,10 +158,10 @@ func (v *Vault) Shutdown(ctx context.Context) error {
 // filling it from the upstream first if needed. The caller closes the object.
 func (v *Vault) Open(ctx context.Context, mod, version string, kind protocol.Kind) (store.Object, Source, error) {
 	if err := module.Check(mod, version); err != nil {
-		return store.Object{}, "", fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+		return store.Object{}, "", notFound(err.Error())
 	}
 	if module.CanonicalVersion(version) != version {
-		return store.Object{}, "", fmt.Errorf("%s@%s: not a canonical version: %w", mod, version, fs.ErrNotExist)
+		return store.Object{}, "", notFound(fmt.Sprintf("%s@%s: not a canonical version", mod, version))
 	}
 	key, err := protocol.Key(mod, version, kind)
 	if err != nil {
@@ -402,7 +413,7 @@ func checkZipGoMod(f *os.File, size int64, mv module.Version, storedMod []byte) 
 func (v *Vault) Query(ctx context.Context, mod, query string) ([]byte, error) {
 	key, err := protocol.Key(mod, query, protocol.Info)
 	if err != nil {
-		return nil, fmt.Errorf("%s@%s: %w", mod, query, fs.ErrNotExist)
+		return nil, notFound(fmt.Sprintf("%s@%s: invalid version query", mod, query))
 	}
 	body, err := v.up.GetBytes(ctx, key, maxInfoSize)
 	if err != nil {
@@ -419,7 +430,7 @@ func (v *Vault) Query(ctx context.Context, mod, query string) ([]byte, error) {
 // the store answers alone.
 func (v *Vault) List(ctx context.Context, mod string) ([]string, Source, error) {
 	if err := module.CheckPath(mod); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+		return nil, "", notFound(err.Error())
 	}
 	listPath := protocol.Request{Kind: protocol.List, Module: mod}.Path()
 	body, src, upErr := v.cachedGet(ctx, listPath, maxListSize)
@@ -463,7 +474,7 @@ func (v *Vault) List(ctx context.Context, mod string) ([]string, Source, error) 
 // pseudo-version, in that order.
 func (v *Vault) Latest(ctx context.Context, mod string) ([]byte, Source, error) {
 	if err := module.CheckPath(mod); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+		return nil, "", notFound(err.Error())
 	}
 	latestPath := protocol.Request{Kind: protocol.Latest, Module: mod}.Path()
 	body, src, upErr := v.cachedGet(ctx, latestPath, maxInfoSize)

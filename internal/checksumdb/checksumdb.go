@@ -6,6 +6,7 @@ package checksumdb
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,7 +37,9 @@ func (p *Proxy) Names() []string { return p.names }
 
 // ServeHTTP serves /sumdb/$name/$rest.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/sumdb/")
+	// The decoded path is checked and passed on, so an escaped "." or "/"
+	// ("%2e%2e", "..%2f") is seen for what it is.
+	rest, ok := strings.CutPrefix(r.URL.Path, "/sumdb/")
 	name, rest, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || !slices.Contains(p.names, name) {
 		http.Error(w, "not found: unknown checksum database", http.StatusNotFound)
@@ -47,6 +50,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rest == "supported" {
+		// 200 makes the go command use this proxy for every checksum
+		// database request, so answer it only when there is an upstream
+		// to pass them to; a 404 sends the go command elsewhere.
+		if !p.hasUpstream() {
+			http.Error(w, "not found: no upstream to serve the checksum database from", http.StatusNotFound)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		return
@@ -59,7 +69,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.log.Warn("checksum database upstream failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "bad gateway: checksum database upstream failed", http.StatusBadGateway)
+		msg := "bad gateway: checksum database upstream unreachable"
+		if ue != nil {
+			msg = fmt.Sprintf("bad gateway: checksum database upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
+		}
+		http.Error(w, msg, http.StatusBadGateway)
 		return
 	}
 	defer resp.Body.Close()
@@ -77,13 +91,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// validRest accepts the database endpoints and rejects path traversal.
+// hasUpstream reports whether requests can be passed to an upstream proxy.
+func (p *Proxy) hasUpstream() bool {
+	proxies := p.up.Proxies()
+	return len(proxies) > 0 && !proxies[0].Off
+}
+
+// validRest accepts the database endpoints (rest is a decoded path) and
+// rejects path traversal: empty, "." and ".." elements, backslashes and NULs.
 func validRest(rest string) bool {
 	if rest != "supported" && rest != "latest" && !strings.HasPrefix(rest, "lookup/") && !strings.HasPrefix(rest, "tile/") {
 		return false
 	}
 	for elem := range strings.SplitSeq(rest, "/") {
-		if elem == "" || elem == "." || elem == ".." || strings.Contains(strings.ToLower(elem), "%2e%2e") || strings.Contains(strings.ToLower(elem), "%2f") {
+		if elem == "" || elem == "." || elem == ".." || strings.ContainsAny(elem, "\\\x00") {
 			return false
 		}
 	}

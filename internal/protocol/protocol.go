@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 )
 
 // Kind is the kind of a module proxy request.
@@ -70,6 +71,30 @@ type Request struct {
 // a query such as "main", a commit hash or "v1.2".
 func (r Request) Canonical() bool {
 	return r.Version != "" && module.CanonicalVersion(r.Version) == r.Version
+}
+
+// CheckVersion reports whether version can be a version of the module mod
+// under the go command's major-version rules. It is module.Check plus the
+// rule module.Check leaves out: "+incompatible" marks only a major version
+// v2 or higher of a module path without a major-version suffix, so
+// "example.com/m@v1.0.0+incompatible" and
+// "example.com/m/v2@v2.0.0+incompatible" name no version.
+func CheckVersion(mod, version string) error {
+	if err := module.Check(mod, version); err != nil {
+		return err
+	}
+	if semver.Build(version) != "+incompatible" {
+		return nil
+	}
+	var reason string
+	if _, pathMajor, _ := module.SplitPathVersion(mod); pathMajor != "" {
+		reason = "+incompatible suffix not allowed: module path includes a major version suffix"
+	} else if m := semver.Major(version); m == "v0" || m == "v1" {
+		reason = "+incompatible suffix not allowed: major version " + m + " is compatible"
+	} else {
+		return nil
+	}
+	return &module.ModuleError{Path: mod, Err: &module.InvalidVersionError{Version: version, Err: errors.New(reason)}}
 }
 
 // ErrMalformed is wrapped by every error [Parse] returns.

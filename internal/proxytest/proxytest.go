@@ -224,7 +224,8 @@ func (u *Upstream) gosum(path, vers string) ([]byte, error) {
 	v := u.versions[path][vers]
 	u.mu.Unlock()
 	if v == nil {
-		return nil, fmt.Errorf("%s@%s: %w", path, vers, fs.ErrNotExist)
+		// The sumdb server tests with os.IsNotExist, which does not unwrap.
+		return nil, &fs.PathError{Op: "lookup", Path: path + "@" + vers, Err: fs.ErrNotExist}
 	}
 	return fmt.Appendf(nil, "%s %s %s\n%s %s/go.mod %s\n", path, vers, v.zipHash, path, vers, v.modHash), nil
 }

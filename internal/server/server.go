@@ -109,6 +109,9 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		w.source = src
 		var b strings.Builder
 		for _, v := range vers {
+			if protocol.CheckVersion(req.Module, v) != nil {
+				continue // a version that cannot be served is not listed
+			}
 			b.WriteString(v)
 			b.WriteByte('\n')
 		}
@@ -132,6 +135,11 @@ func (s *Server) route(w *recorder, r *http.Request) {
 	case !req.Canonical():
 		textError(w, http.StatusNotFound, fmt.Sprintf("not found: %s@%s: %s needs a canonical version; resolve the query with .info first", req.Module, req.Version, req.Kind))
 	default:
+		if err := protocol.CheckVersion(req.Module, req.Version); err != nil {
+			// A major-version mismatch: no upstream can have it.
+			textError(w, http.StatusNotFound, "not found: "+err.Error())
+			return
+		}
 		obj, src, err := v.Open(ctx, req.Module, req.Version, req.Kind)
 		if err != nil {
 			s.fail(w, r, err)
@@ -189,7 +197,7 @@ func classify(err error) (int, string) {
 	case errors.As(err, &ue):
 		switch ue.Status {
 		case 0, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
-			return http.StatusNotFound, "not found: " + ue.Text
+			return http.StatusNotFound, notFoundText(ue)
 		}
 		return http.StatusBadGateway, fmt.Sprintf("bad gateway: upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
 	case errors.Is(err, fs.ErrNotExist):
@@ -202,6 +210,20 @@ func classify(err error) (int, string) {
 		return http.StatusBadGateway, "bad gateway: upstream unreachable"
 	}
 	return http.StatusInternalServerError, "internal error: " + err.Error()
+}
+
+// notFoundText is the message for an upstream answer that means "not
+// found": the upstream's own text, which the go command shows the user,
+// marked "not found:" once (upstream proxies often start it that way).
+func notFoundText(ue *upstream.Error) string {
+	text := ue.Text
+	if text == "" {
+		text = fmt.Sprintf("upstream answered %d %s", ue.Status, http.StatusText(ue.Status))
+	}
+	if strings.HasPrefix(text, "not found") {
+		return text
+	}
+	return "not found: " + text
 }
 
 // textError writes a short text/plain error, which the go command prints.

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -24,9 +25,12 @@ type Proxy struct {
 	FallThroughOnAnyError bool
 }
 
-// ParseList parses a GOPROXY-style list. "direct" entries are dropped (with
-// a warning returned for each), since modvault does not fetch from version
-// control yet. An empty result means no upstream at all, like "off".
+// ParseList parses a GOPROXY-style list with the go command's rules: empty
+// entries are ignored, an entry without a scheme such as "proxy.example.com"
+// means https://proxy.example.com, and "off" or "direct" ends the list
+// (entries after them are never used). "direct" is dropped with a warning,
+// since modvault does not fetch from version control yet. An empty result
+// means no upstream at all, like "off".
 func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
 	for list != "" {
 		var entry string
@@ -41,15 +45,21 @@ func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
 		case "":
 			continue
 		case "direct":
-			warnings = append(warnings, `upstream entry "direct" skipped: fetching from version control is not supported yet`)
-			continue
+			w := `upstream entry "direct" skipped: fetching from version control is not supported yet`
+			if strings.Trim(list, " ,|") != "" {
+				w += fmt.Sprintf("; entries after it (%s) are ignored, as the go command ignores them", list)
+			}
+			return proxies, append(warnings, w), nil
 		case "off":
 			proxies = append(proxies, Proxy{Off: true})
 			return proxies, warnings, nil
 		}
+		if strings.ContainsAny(entry, ".:/") && !strings.Contains(entry, ":/") && !path.IsAbs(entry) {
+			entry = "https://" + entry // as the go command reads it
+		}
 		u, err := url.Parse(entry)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, warnings, fmt.Errorf("upstream entry %q: want an http:// or https:// URL, direct or off", entry)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, warnings, fmt.Errorf("upstream entry %q: want an http:// or https:// URL without query, direct or off", entry)
 		}
 		proxies = append(proxies, Proxy{URL: strings.TrimSuffix(u.String(), "/"), FallThroughOnAnyError: anyErr})
 	}
@@ -60,7 +70,7 @@ func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
 // when the status is 404 or 410 (or when the list ended with "off" or was
 // empty), since then the version or module is not available.
 type Error struct {
-	URL    string // the request URL; "" for off
+	URL    string // the request URL, without credentials; "" for off
 	Status int    // the HTTP status; 0 for off
 	Text   string // the start of the text the upstream sent, for the client
 }
@@ -119,17 +129,19 @@ func (c *Client) Proxies() []Proxy { return c.proxies }
 // maxErrorText bounds how much of an error body is kept.
 const maxErrorText = 1024
 
-// Get requests path (relative to each proxy's base URL, already escaped) from
-// the upstream list and returns the first 200 response. The caller must
-// close its body. Any other outcome is an error: an [*Error] for an HTTP
-// answer, or a wrapped transport error.
+// Get requests path from the upstream list and returns the first 200
+// response. The path is relative to each proxy's base URL and case-encoded
+// but not URL-escaped, as protocol.Key returns it:
+// "github.com/!azure/x/@v/v1.0.0.info". The caller must close the body. Any
+// other outcome is an error: an [*Error] for an HTTP answer, or a wrapped
+// transport error.
 func (c *Client) Get(ctx context.Context, path string) (*http.Response, error) {
 	lastErr := error(&Error{Text: "not in the store, and there is no upstream to fetch it from"})
 	for _, p := range c.proxies {
 		if p.Off {
 			return nil, &Error{Text: "not in the store, and the upstream list ends with off"}
 		}
-		resp, err := c.get(ctx, p.URL+"/"+path)
+		resp, err := c.get(ctx, p.URL+"/"+escapePath(path))
 		if err == nil {
 			return resp, nil
 		}
@@ -161,7 +173,26 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorText))
-	return nil, &Error{URL: rawURL, Status: resp.StatusCode, Text: errorText(body)}
+	return nil, &Error{URL: req.URL.Redacted(), Status: resp.StatusCode, Text: errorText(body)}
+}
+
+// escapePath escapes s for a URL path: every byte outside RFC 3986's pchar
+// set (unreserved, sub-delims, ":" and "@") and "/" becomes %XX, so that a
+// "%", "#" or space in a version query reaches the upstream as itself and
+// cannot change which URL is requested. "+" stays literal, as the go command
+// sends it, and so does "!", as in the go command's checksum-database paths.
+func escapePath(s string) string {
+	const safe = "-._~!$&'()*+,;=:@/"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(safe, c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // GetBytes is [Client.Get] for small bodies: it reads at most limit bytes and

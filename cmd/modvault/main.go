@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,12 +42,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	case "help":
-		fmt.Fprintln(stdout, "usage: modvault [serve] [flags] | modvault version\nRun 'modvault serve -h' for the flags.")
+		config.ServeUsage(stdout)
+		fmt.Fprintln(stdout, "\nmodvault version prints the version.")
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.ParseServe(ctx, args, config.Env{})
+	if errors.Is(err, flag.ErrHelp) {
+		config.ServeUsage(stdout)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "modvault: %v\n", err)
 		return 2

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,7 +44,9 @@ type Env struct {
 	GoEnv func(ctx context.Context, name string) (string, error)
 }
 
-// ParseServe parses the flags of "modvault serve".
+// ParseServe parses the flags of "modvault serve". For -h or -help it
+// returns an error matching flag.ErrHelp (print [ServeUsage] then); every
+// other error is one line that names the setting.
 func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
@@ -53,17 +56,10 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	}
 	var c Serve
 	var sumdb string
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
-	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
-	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
-	fs.StringVar(&sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
-	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
-	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
-	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and fills in flight")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs := serveFlags(&c, &sumdb)
+	// Errors are returned, not printed with the usage: the caller prints
+	// them as one line.
+	fs.SetOutput(io.Discard)
 
 	c.Origins = make(map[string]string)
 	// Environment variables first, so flags given on the command line win.
@@ -98,7 +94,11 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 		if err != nil {
 			return Serve{}, fmt.Errorf("storage: no --storage given and %v", err)
 		}
-		c.Storage = (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "store"))}).String()
+		p := filepath.ToSlash(filepath.Join(dir, "store"))
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p // a Windows path: file:///C:/…
+		}
+		c.Storage = (&url.URL{Scheme: "file", Path: p}).String()
 	}
 	if c.Upstream == "" {
 		c.Upstream, c.Origins["upstream"] = fromGoEnv(ctx, env, "GOPROXY")
@@ -119,19 +119,61 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return Serve{}, fmt.Errorf("log-format: %q is not text or json", c.LogFormat)
+		return Serve{}, fmt.Errorf("%s: %q is not text or json", c.setting("log-format"), c.LogFormat)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return Serve{}, fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel)
+		return Serve{}, fmt.Errorf("%s: %q is not debug, info, warn or error", c.setting("log-level"), c.LogLevel)
 	}
-	for name, d := range map[string]time.Duration{"list-ttl": c.ListTTL, "fill-timeout": c.FillTimeout, "shutdown-timeout": c.ShutdownTimeout} {
-		if d <= 0 {
-			return Serve{}, fmt.Errorf("%s: %v is not a positive duration", name, d)
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
+		if d.d <= 0 {
+			return Serve{}, fmt.Errorf("%s: %v is not a positive duration", c.setting(d.name), d.d)
 		}
 	}
 	return c, nil
+}
+
+// setting names a flag as the user set it, for error messages: "--name"
+// or the environment variable.
+func (c *Serve) setting(name string) string {
+	if v, ok := strings.CutPrefix(c.Origins[name], "env "); ok {
+		return v
+	}
+	return "--" + name
+}
+
+// ServeUsage writes the usage of "modvault serve", with every flag and its
+// default, to w.
+func ServeUsage(w io.Writer) {
+	var c Serve
+	var sumdb string
+	fs := serveFlags(&c, &sumdb)
+	fs.SetOutput(w)
+	fmt.Fprint(w, "usage: modvault [serve] [flags]\n\n"+
+		"Each flag can also be set with an environment variable named after it:\n"+
+		"--list-ttl with MODVAULT_LIST_TTL. Flags win over the environment.\n\nFlags:\n")
+	fs.PrintDefaults()
+}
+
+// serveFlags defines the flags of "modvault serve", storing into c and, for
+// --sumdb, into sumdb.
+func serveFlags(c *Serve, sumdb *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
+	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
+	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
+	fs.StringVar(sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
+	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
+	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
+	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and fills in flight")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return fs
 }
 
 // fromGoEnv reads a go command variable from the environment, else from

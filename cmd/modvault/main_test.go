@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modvault/modvault/internal/proxytest"
+)
+
+// binary is the modvault command built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	proxytest.BlockNonLoopback()
+	dir, err := os.MkdirTemp("", "modvault-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "modvault")
+	args := []string{"build", "-o", binary}
+	if raceEnabled() {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building modvault: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// raceEnabled reports whether the test binary was built with -race; the
+// modvault binary is built the same way.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanEnv returns the test's environment without anything that configures
+// modvault or the go command, with HOME set to home: modvault run with it
+// has nothing configured.
+func cleanEnv(home string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "MODVAULT_") || strings.HasPrefix(k, "GO") || strings.HasPrefix(k, "XDG_") || k == "HOME" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "HOME="+home)
+}
+
+// freeAddr returns a loopback address with a port that is free now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a running modvault binary.
+type process struct {
+	cmd   *exec.Cmd
+	ready chan struct{} // closed when modvault logs that it is serving
+	done  chan struct{} // closed when it has exited and its log is read
+
+	mu  sync.Mutex
+	log bytes.Buffer
+}
+
+// start runs the modvault binary with env and args. It is killed at the end
+// of the test if it is still running.
+func start(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, args...), ready: make(chan struct{}), done: make(chan struct{})}
+	p.cmd.Env = env
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		readyClosed := false
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if !readyClosed && strings.Contains(sc.Text(), `msg="modvault serving"`) {
+				close(p.ready)
+				readyClosed = true
+			}
+		}
+		p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("modvault log:\n%s", p.logText())
+		}
+	})
+	return p
+}
+
+func (p *process) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// waitReady waits until modvault serves.
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.ready:
+	case <-p.done:
+		t.Fatalf("modvault exited before serving: %v\n%s", p.cmd.ProcessState, p.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("modvault did not start serving in 30s:\n%s", p.logText())
+	}
+}
+
+// wait waits for modvault to exit and returns its exit code.
+func (p *process) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("modvault did not exit within %v:\n%s", timeout, p.logText())
+		return -1
+	}
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", url, err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil {
+		t.Fatalf("modvault version: %v", err)
+	}
+	s := string(out)
+	if !strings.HasPrefix(s, "modvault ") || strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "\n") {
+		t.Errorf("modvault version printed %q, want one line starting with \"modvault \"", s)
+	}
+	if !strings.Contains(s, " "+runtime.Version()+" ") || !strings.Contains(s, runtime.GOOS+"/"+runtime.GOARCH) {
+		t.Errorf("modvault version printed %q, want the Go version %s and the platform", s, runtime.Version())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"serve", "--help"}} {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = cleanEnv(t.TempDir())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Errorf("modvault %s: %v", strings.Join(args, " "), err)
+		}
+		if !strings.Contains(string(out), "-upstream") || !strings.Contains(string(out), "MODVAULT_") {
+			t.Errorf("modvault %s printed no usage:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+// TestNothingConfigured runs modvault as a user would the first time: no
+// flags, no MODVAULT_* variables, only the go command's own GOPROXY and
+// GOSUMDB. It must start, store under the user's data directory and serve
+// the go command through its upstream, then stop promptly on SIGTERM.
+func TestNothingConfigured(t *testing.T) {
+	up := proxytest.New(t, proxytest.Module{Path: "example.com/hello", Version: "v1.0.0", Files: map[string]string{
+		"go.mod":   "module example.com/hello\n\ngo 1.22\n",
+		"hello.go": "package hello\n\nconst Hello = \"hello\"\n",
+	}})
+	home := t.TempDir()
+	addr := freeAddr(t)
+	env := append(cleanEnv(home), "GOPROXY="+up.URL, "GOSUMDB="+up.GOSUMDB(), "MODVAULT_LISTEN="+addr)
+	p := start(t, env)
+	p.waitReady(t)
+
+	storeDir := filepath.Join(home, ".local", "share", "modvault", "store")
+	serving := ""
+	for line := range strings.Lines(p.logText()) {
+		if strings.Contains(line, `msg="modvault serving"`) {
+			serving = line
+		}
+	}
+	for _, want := range []string{"upstream=" + up.URL, "storage=file://" + filepath.ToSlash(storeDir), "addr=" + addr, "sumdb=[" + up.SumDBName + "]"} {
+		if !strings.Contains(serving, want) {
+			t.Errorf("startup log %q lacks %q", serving, want)
+		}
+	}
+
+	base := "http://" + addr
+	if status, body := get(t, base+"/healthz"); status != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
+		t.Errorf("/healthz: %d %q", status, body)
+	}
+	// The go command downloads and verifies a module through it.
+	g := proxytest.NewGo(t, base, up.GOSUMDB())
+	out := g.Must("mod", "download", "-json", "example.com/hello@v1.0.0")
+	var dl struct{ Sum, Error string }
+	if err := json.Unmarshal([]byte(out), &dl); err != nil || dl.Error != "" || dl.Sum != up.ZipHash("example.com/hello", "v1.0.0") {
+		t.Errorf("go mod download: %v\n%s", err, out)
+	}
+	if n := up.Requests("/sumdb/" + up.SumDBName + "/lookup/example.com/hello@v1.0.0"); n != 1 {
+		t.Errorf("checksum database lookups through modvault: %d, want 1", n)
+	}
+	zip, err := os.ReadFile(filepath.Join(storeDir, "example.com", "hello", "@v", "v1.0.0.zip"))
+	if err != nil || !bytes.Equal(zip, up.ZipBytes("example.com/hello", "v1.0.0")) {
+		t.Errorf("the zip is not stored under the data directory: %v", err)
+	}
+
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Stopping must not wait for the idle keep-alive connection this test
+	// leaves open, nor for the 30s shutdown timeout.
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0\n%s", code, p.logText())
+	}
+	if d := time.Since(sent); d > 10*time.Second {
+		t.Errorf("idle modvault took %v to stop on SIGTERM", d)
+	}
+	if !strings.Contains(p.logText(), "msg=stopped") {
+		t.Errorf("no \"stopped\" in the log:\n%s", p.logText())
+	}
+}
+
+// TestGracefulShutdown sends SIGTERM while a zip is being filled from a slow
+// upstream: the request in flight still gets the whole zip, modvault exits
+// 0, and the store holds the whole version and no temporary file.
+func TestGracefulShutdown(t *testing.T) {
+	const mod, vers = "example.com/big", "v1.0.0"
+	up := proxytest.New(t, proxytest.Module{Path: mod, Version: vers, Large: 1 << 20, Files: map[string]string{
+		"go.mod": "module example.com/big\n\ngo 1.22\n",
+		"big.go": "package big\n",
+	}})
+	storeDir, tempDir := t.TempDir(), t.TempDir()
+	addr := freeAddr(t)
+	env := append(cleanEnv(t.TempDir()),
+		"GOPROXY="+up.URL, "GOSUMDB="+up.GOSUMDB(), "MODVAULT_LISTEN="+addr,
+		"MODVAULT_STORAGE="+(&url.URL{Scheme: "file", Path: filepath.ToSlash(storeDir)}).String(),
+		"MODVAULT_TEMP_DIR="+tempDir)
+	p := start(t, env)
+	p.waitReady(t)
+
+	const delay = 1500 * time.Millisecond
+	up.SetDelay(delay)
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/" + mod + "/@v/" + vers + ".zip")
+		if err != nil {
+			resc <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		resc <- result{resp.StatusCode, body, err}
+	}()
+	// The upstream has received the zip request and waits before answering:
+	// the fill, and so the client's request, is in flight.
+	zipPath := "/" + mod + "/@v/" + vers + ".zip"
+	deadline := time.Now().Add(30 * time.Second)
+	for up.Requests(zipPath) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the upstream got no zip request in 30s:\n%s", p.logText())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	var res result
+	select {
+	case res = <-resc:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the request in flight got no answer 30s after SIGTERM:\n%s", p.logText())
+	}
+	want := up.ZipBytes(mod, vers)
+	if res.err != nil || res.status != http.StatusOK || !bytes.Equal(res.body, want) {
+		t.Errorf("request in flight at SIGTERM: status %d, %d bytes (want %d), err %v", res.status, len(res.body), len(want), res.err)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0", code)
+	}
+	t.Logf("SIGTERM to exit: %v (upstream delay %v)", time.Since(sent).Round(time.Millisecond), delay)
+
+	// The store holds exactly the version's three files, whole.
+	var files []string
+	err := filepath.WalkDir(storeDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(storeDir, path)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFiles := []string{mod + "/@v/" + vers + ".info", mod + "/@v/" + vers + ".mod", mod + "/@v/" + vers + ".zip"}
+	slices.Sort(files)
+	if !slices.Equal(files, wantFiles) {
+		t.Errorf("store holds %q, want %q", files, wantFiles)
+	}
+	if zip, err := os.ReadFile(filepath.Join(storeDir, filepath.FromSlash(mod), "@v", vers+".zip")); err != nil || !bytes.Equal(zip, want) {
+		t.Errorf("stored zip: %d bytes, err %v; want the upstream's %d bytes", len(zip), err, len(want))
+	}
+	if gomod, err := os.ReadFile(filepath.Join(storeDir, filepath.FromSlash(mod), "@v", vers+".mod")); err != nil || string(gomod) != "module example.com/big\n\ngo 1.22\n" {
+		t.Errorf("stored .mod: %q, %v", gomod, err)
+	}
+	var info struct{ Version string }
+	if b, err := os.ReadFile(filepath.Join(storeDir, filepath.FromSlash(mod), "@v", vers+".info")); err != nil || json.Unmarshal(b, &info) != nil || info.Version != vers {
+		t.Errorf("stored .info: %q, %v", b, err)
+	}
+	if left, err := os.ReadDir(tempDir); err != nil || len(left) != 0 {
+		t.Errorf("temporary directory holds %v (err %v), want nothing", left, err)
+	}
+}
+
+// TestBadSetting checks that a bad value stops modvault before it starts,
+// with exit code 2 and one line that names the setting.
+func TestBadSetting(t *testing.T) {
+	tests := []struct {
+		env   []string
+		args  []string
+		words []string
+	}{
+		{args: []string{"--log-level=loud"}, words: []string{"--log-level", "loud"}},
+		{args: []string{"serve", "--list-ttl=soon"}, words: []string{"list-ttl", "soon"}},
+		{env: []string{"MODVAULT_LOG_LEVEL=loud"}, words: []string{"MODVAULT_LOG_LEVEL", "loud"}},
+		{env: []string{"MODVAULT_SHUTDOWN_TIMEOUT=0s"}, words: []string{"MODVAULT_SHUTDOWN_TIMEOUT", "positive"}},
+		{args: []string{"--no-such-flag"}, words: []string{"no-such-flag"}},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, binary, tt.args...)
+		cmd.Env = append(cleanEnv(t.TempDir()), "GOPROXY=off", "GOSUMDB=off", "MODVAULT_LISTEN="+freeAddr(t))
+		cmd.Env = append(cmd.Env, tt.env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		cancel()
+		code := cmd.ProcessState.ExitCode()
+		msg := stderr.String()
+		if code != 2 {
+			t.Errorf("env %q, args %q: exit code %d (%v), want 2; stderr:\n%s", tt.env, tt.args, code, err, msg)
+			continue
+		}
+		if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "modvault: ") || stdout.Len() != 0 {
+			t.Errorf("env %q, args %q: want one line on stderr starting with \"modvault: \", got stderr %q, stdout %q", tt.env, tt.args, msg, stdout.String())
+		}
+		for _, w := range tt.words {
+			if !strings.Contains(msg, w) {
+				t.Errorf("env %q, args %q: %q does not mention %s", tt.env, tt.args, msg, w)
+			}
+		}
+	}
+}

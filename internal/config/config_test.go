@@ -1,0 +1,332 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modvault/modvault/internal/proxytest"
+)
+
+func TestMain(m *testing.M) {
+	proxytest.BlockNonLoopback()
+	os.Exit(m.Run())
+}
+
+// fakeEnv is an environment and a go command for ParseServe. It records
+// which variables "go env" was asked for.
+type fakeEnv struct {
+	vars   map[string]string // the process environment
+	goEnv  map[string]string // what "go env" prints
+	goErr  error             // what "go env" fails with
+	goRuns []string
+}
+
+func (f *fakeEnv) env() Env {
+	return Env{
+		Getenv: func(k string) string { return f.vars[k] },
+		GoEnv: func(_ context.Context, name string) (string, error) {
+			f.goRuns = append(f.goRuns, name)
+			if f.goErr != nil {
+				return "", f.goErr
+			}
+			return f.goEnv[name], nil
+		},
+	}
+}
+
+func parse(t *testing.T, f *fakeEnv, args ...string) Serve {
+	t.Helper()
+	c, err := ParseServe(context.Background(), args, f.env())
+	if err != nil {
+		t.Fatalf("ParseServe(%q): %v", args, err)
+	}
+	return c
+}
+
+// home is a $HOME for tests that do not care about the storage default.
+func home() map[string]string {
+	return map[string]string{"HOME": filepath.FromSlash("/home/u")}
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := make(map[string]string)
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func TestUpstreamPrecedence(t *testing.T) {
+	goEnv := map[string]string{"GOPROXY": "https://goenv.test", "GOSUMDB": "sum.goenv.test"}
+	tests := []struct {
+		name       string
+		vars       map[string]string
+		args       []string
+		want       string
+		wantOrigin string
+		wantGoEnv  bool // whether "go env GOPROXY" may run
+	}{
+		{"flag over everything",
+			with(home(), "MODVAULT_UPSTREAM", "https://modvault-env.test", "GOPROXY", "https://goproxy-env.test"),
+			[]string{"--upstream", "https://flag.test"}, "https://flag.test", "flag", false},
+		{"MODVAULT_UPSTREAM over GOPROXY",
+			with(home(), "MODVAULT_UPSTREAM", "https://modvault-env.test", "GOPROXY", "https://goproxy-env.test"),
+			nil, "https://modvault-env.test", "env MODVAULT_UPSTREAM", false},
+		{"GOPROXY over go env",
+			with(home(), "GOPROXY", "https://goproxy-env.test|https://second.test,direct"),
+			nil, "https://goproxy-env.test|https://second.test,direct", "env GOPROXY", false},
+		{"go env when nothing is set",
+			home(), nil, "https://goenv.test", "go env GOPROXY", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeEnv{vars: tt.vars, goEnv: goEnv}
+			c := parse(t, f, tt.args...)
+			if c.Upstream != tt.want || c.Origins["upstream"] != tt.wantOrigin {
+				t.Errorf("upstream = %q from %q, want %q from %q", c.Upstream, c.Origins["upstream"], tt.want, tt.wantOrigin)
+			}
+			if ran := slices.Contains(f.goRuns, "GOPROXY"); ran != tt.wantGoEnv {
+				t.Errorf("go env GOPROXY ran: %v, want %v", ran, tt.wantGoEnv)
+			}
+		})
+	}
+}
+
+func TestGoEnvFailureMeansNoUpstream(t *testing.T) {
+	f := &fakeEnv{vars: home(), goErr: errors.New("go: executable file not found in $PATH")}
+	c := parse(t, f)
+	if c.Upstream != "" || c.Origins["upstream"] != "default" || c.SumDB != nil {
+		t.Errorf("without go: upstream %q from %q, sumdb %q; want none", c.Upstream, c.Origins["upstream"], c.SumDB)
+	}
+}
+
+func TestSumDBPrecedence(t *testing.T) {
+	const key = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
+	goEnv := map[string]string{"GOPROXY": "https://goenv.test", "GOSUMDB": "sum.goenv.test"}
+	tests := []struct {
+		name       string
+		vars       map[string]string
+		args       []string
+		want       []string
+		wantOrigin string
+	}{
+		{"flag list", with(home(), "MODVAULT_SUMDB", "env.test", "GOSUMDB", key),
+			[]string{"--sumdb", " a.test, b.test ,"}, []string{"a.test", "b.test"}, "flag"},
+		{"MODVAULT_SUMDB", with(home(), "MODVAULT_SUMDB", "env.test", "GOSUMDB", key),
+			nil, []string{"env.test"}, "env MODVAULT_SUMDB"},
+		{"GOSUMDB with key and URL", with(home(), "GOSUMDB", key+" https://sum.example.test"),
+			nil, []string{"sum.golang.org"}, "env GOSUMDB"},
+		{"GOSUMDB off", with(home(), "GOSUMDB", "off"),
+			nil, nil, "env GOSUMDB"},
+		{"go env", home(),
+			nil, []string{"sum.goenv.test"}, "go env GOSUMDB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, &fakeEnv{vars: tt.vars, goEnv: goEnv}, tt.args...)
+			if !slices.Equal(c.SumDB, tt.want) || c.Origins["sumdb"] != tt.wantOrigin {
+				t.Errorf("sumdb = %q from %q, want %q from %q", c.SumDB, c.Origins["sumdb"], tt.want, tt.wantOrigin)
+			}
+		})
+	}
+}
+
+func TestSumDBName(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                 "",
+		"off":              "",
+		"  off  ":          "",
+		"sum.golang.org":   "sum.golang.org",
+		" sum.golang.org ": "sum.golang.org",
+		"sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8":                          "sum.golang.org",
+		"sum.example.test+abcd1234+AbCd https://sum.example.test/db":                                    "sum.example.test",
+		"sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 https://sum.example.test": "sum.golang.org",
+	} {
+		if got := SumDBName(in); got != want {
+			t.Errorf("SumDBName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEverySettingFromFlagOrEnv(t *testing.T) {
+	f := &fakeEnv{vars: with(home(),
+		"MODVAULT_LISTEN", "127.0.0.1:1",
+		"MODVAULT_STORAGE", "mem://",
+		"MODVAULT_LIST_TTL", "5s",
+		"MODVAULT_FILL_TIMEOUT", "1m",
+		"MODVAULT_TEMP_DIR", "/tmp/x",
+		"MODVAULT_SHUTDOWN_TIMEOUT", "2s",
+		"MODVAULT_LOG_FORMAT", "json",
+		"MODVAULT_LOG_LEVEL", "debug",
+	)}
+	c := parse(t, f, "--listen=127.0.0.1:2", "--list-ttl=7s", "--log-level=warn")
+	want := Serve{
+		Listen: "127.0.0.1:2", Storage: "mem://", ListTTL: 7 * time.Second, FillTimeout: time.Minute,
+		TempDir: "/tmp/x", ShutdownTimeout: 2 * time.Second, LogFormat: "json", LogLevel: "warn",
+	}
+	if c.Listen != want.Listen || c.Storage != want.Storage || c.ListTTL != want.ListTTL ||
+		c.FillTimeout != want.FillTimeout || c.TempDir != want.TempDir || c.ShutdownTimeout != want.ShutdownTimeout ||
+		c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel {
+		t.Errorf("got %+v\nwant %+v", c, want)
+	}
+	for name, origin := range map[string]string{
+		"listen": "flag", "list-ttl": "flag", "log-level": "flag",
+		"storage": "env MODVAULT_STORAGE", "fill-timeout": "env MODVAULT_FILL_TIMEOUT", "temp-dir": "env MODVAULT_TEMP_DIR",
+		"shutdown-timeout": "env MODVAULT_SHUTDOWN_TIMEOUT", "log-format": "env MODVAULT_LOG_FORMAT",
+	} {
+		if c.Origins[name] != origin {
+			t.Errorf("origin of %s = %q, want %q", name, c.Origins[name], origin)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	f := &fakeEnv{vars: with(home(), "GOPROXY", "https://p.test", "GOSUMDB", "sum.test")}
+	c := parse(t, f)
+	if c.Listen != ":3000" || c.ListTTL != time.Minute || c.FillTimeout != 10*time.Minute ||
+		c.ShutdownTimeout != 30*time.Second || c.LogFormat != "text" || c.LogLevel != "info" || c.TempDir != "" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Origins["listen"] != "default" || c.Origins["storage"] != "default" {
+		t.Errorf("origins: %v", c.Origins)
+	}
+	if len(f.goRuns) != 0 {
+		t.Errorf("go env ran for %q although the environment has GOPROXY and GOSUMDB", f.goRuns)
+	}
+}
+
+// TestDefaultStorage checks that with no --storage the store is a file://
+// URL under DataDir.
+func TestDefaultStorage(t *testing.T) {
+	vars := with(home(), "GOPROXY", "off", "GOSUMDB", "off", "LocalAppData", `C:\Users\u\AppData\Local`)
+	dir, err := DataDir(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parse(t, &fakeEnv{vars: vars})
+	want := "file://" + filepath.ToSlash(filepath.Join(dir, "store"))
+	if runtime.GOOS == "windows" {
+		want = "file:///" + filepath.ToSlash(filepath.Join(dir, "store"))
+	}
+	if c.Storage != want {
+		t.Errorf("default storage = %q, want %q", c.Storage, want)
+	}
+}
+
+func TestDataDir(t *testing.T) {
+	type tc struct {
+		vars    map[string]string
+		want    string // "" means an error
+		wantErr string
+	}
+	var tests []tc
+	switch runtime.GOOS {
+	case "windows":
+		tests = []tc{
+			{vars: map[string]string{"LocalAppData": `C:\Users\u\AppData\Local`, "HOME": `C:\h`}, want: `C:\Users\u\AppData\Local\modvault`},
+			{vars: map[string]string{"HOME": `C:\h`}, wantErr: "LocalAppData"},
+		}
+	case "darwin", "ios":
+		tests = []tc{
+			{vars: map[string]string{"HOME": "/Users/u", "XDG_DATA_HOME": "/x"}, want: "/Users/u/Library/Application Support/modvault"},
+			{vars: map[string]string{}, wantErr: "$HOME"},
+		}
+	default:
+		tests = []tc{
+			{vars: map[string]string{"HOME": "/home/u"}, want: "/home/u/.local/share/modvault"},
+			{vars: map[string]string{"HOME": "/home/u", "XDG_DATA_HOME": "/data"}, want: "/data/modvault"},
+			// The XDG base directory spec says to ignore relative paths.
+			{vars: map[string]string{"HOME": "/home/u", "XDG_DATA_HOME": "rel/data"}, want: "/home/u/.local/share/modvault"},
+			{vars: map[string]string{"XDG_DATA_HOME": "/data"}, want: "/data/modvault"},
+			{vars: map[string]string{}, wantErr: "$HOME"},
+		}
+	}
+	for _, tt := range tests {
+		got, err := DataDir(func(k string) string { return tt.vars[k] })
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("DataDir with %v = %q, %v; want an error about %s", tt.vars, got, err, tt.wantErr)
+			}
+		case err != nil || got != filepath.FromSlash(tt.want):
+			t.Errorf("DataDir with %v = %q, %v; want %q", tt.vars, got, err, filepath.FromSlash(tt.want))
+		}
+	}
+}
+
+func TestNoDataDirIsAnError(t *testing.T) {
+	_, err := ParseServe(context.Background(), nil, (&fakeEnv{vars: map[string]string{"GOPROXY": "off"}}).env())
+	if err == nil || !strings.Contains(err.Error(), "--storage") {
+		t.Errorf("no $HOME and no --storage: err = %v, want one that suggests --storage", err)
+	}
+	// With --storage, no data directory is needed.
+	if _, err := ParseServe(context.Background(), []string{"--storage=mem://"}, (&fakeEnv{vars: map[string]string{"GOPROXY": "off"}}).env()); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestBadSettings checks that every bad value is rejected with an error that
+// names the setting as the user gave it.
+func TestBadSettings(t *testing.T) {
+	tests := []struct {
+		vars  []string
+		args  []string
+		words []string // the error must contain each
+	}{
+		{args: []string{"--list-ttl=soon"}, words: []string{"-list-ttl", `"soon"`}},
+		{args: []string{"--list-ttl=0"}, words: []string{"--list-ttl", "not a positive duration"}},
+		{args: []string{"--fill-timeout=-5s"}, words: []string{"--fill-timeout", "-5s"}},
+		{args: []string{"--shutdown-timeout=0s"}, words: []string{"--shutdown-timeout"}},
+		{vars: []string{"MODVAULT_SHUTDOWN_TIMEOUT", "forever"}, words: []string{"MODVAULT_SHUTDOWN_TIMEOUT", `"forever"`}},
+		{vars: []string{"MODVAULT_LIST_TTL", "-1m"}, words: []string{"MODVAULT_LIST_TTL", "not a positive duration"}},
+		{args: []string{"--log-level=loud"}, words: []string{"--log-level", `"loud"`}},
+		{vars: []string{"MODVAULT_LOG_LEVEL", "loud"}, words: []string{"MODVAULT_LOG_LEVEL", `"loud"`}},
+		{args: []string{"--log-format=xml"}, words: []string{"--log-format", `"xml"`}},
+		{args: []string{"--no-such-flag"}, words: []string{"no-such-flag"}},
+		{args: []string{"--storage=mem://", "extra"}, words: []string{"unexpected arguments", "extra"}},
+	}
+	for _, tt := range tests {
+		f := &fakeEnv{vars: with(home(), tt.vars...), goEnv: map[string]string{"GOPROXY": "off"}}
+		_, err := ParseServe(context.Background(), tt.args, f.env())
+		if err == nil {
+			t.Errorf("env %q, args %q: no error", tt.vars, tt.args)
+			continue
+		}
+		msg := err.Error()
+		for _, w := range tt.words {
+			if !strings.Contains(msg, w) {
+				t.Errorf("env %q, args %q: error %q does not mention %s", tt.vars, tt.args, msg, w)
+			}
+		}
+		if strings.Contains(msg, "\n") {
+			t.Errorf("env %q, args %q: error is not one line: %q", tt.vars, tt.args, msg)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		_, err := ParseServe(context.Background(), []string{arg}, (&fakeEnv{vars: home()}).env())
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("ParseServe(%s): err = %v, want flag.ErrHelp", arg, err)
+		}
+	}
+	var b strings.Builder
+	ServeUsage(&b)
+	for _, name := range []string{"-listen", "-storage", "-upstream", "-sumdb", "-list-ttl", "-fill-timeout", "-temp-dir", "-shutdown-timeout", "-log-format", "-log-level", "MODVAULT_"} {
+		if !strings.Contains(b.String(), name) {
+			t.Errorf("usage does not mention %s:\n%s", name, b.String())
+		}
+	}
+}

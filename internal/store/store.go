@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -30,6 +31,10 @@ var ErrExist = fs.ErrExist
 type Store struct {
 	bucket *blob.Bucket
 	url    string
+	// commits serializes the final step of the Creates of one key: some
+	// drivers (fileblob) check IfNotExist and then rename, which lets two
+	// concurrent Creates both succeed.
+	commits keyLocks
 }
 
 // Open opens the bucket named by a gocloud.dev/blob URL. For file:// URLs it
@@ -53,10 +58,21 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("opening storage %q: %w", Redact(rawURL), err)
+		// The driver's error may quote the URL with its secrets.
+		msg := strings.NewReplacer(rawURL, Redact(rawURL), u.String(), Redact(u.String())).Replace(err.Error())
+		return nil, fmt.Errorf("opening storage %q: %w", Redact(rawURL), &redactedError{msg: msg, err: err})
 	}
 	return &Store{bucket: b, url: rawURL}, nil
 }
+
+// redactedError is an error whose message has secrets removed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // Redact returns the storage URL with any password or secret-looking query
 // parameter replaced, for logs.
@@ -126,7 +142,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 }
 
 // Create writes r to key atomically if key holds no object yet. If it does,
-// Create writes nothing and returns an error matching [ErrExist].
+// Create writes nothing and returns an error matching [ErrExist]. Of
+// concurrent Creates of one key through one Store, exactly one succeeds;
+// across processes that holds only where the driver's IfNotExist is atomic
+// (memblob and the cloud services, not fileblob).
 func (s *Store) Create(ctx context.Context, key string, r io.Reader) error {
 	return s.write(ctx, key, r, true)
 }
@@ -148,10 +167,48 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, ifNotExist b
 		_ = w.Close()
 		return s.wrap("writing", key, err)
 	}
+	if ifNotExist {
+		defer s.commits.lock(key)()
+	}
 	if err := w.Close(); err != nil {
 		return s.wrap("writing", key, err)
 	}
 	return nil
+}
+
+// keyLocks holds one mutex per key in use. The zero value is ready to use.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock locks key and returns the function that unlocks it.
+func (k *keyLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = make(map[string]*keyLock)
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = new(keyLock)
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // Delete removes the object at key.

@@ -39,12 +39,11 @@ import (
 	"github.com/modvault/modvault/internal/upstream"
 )
 
-// Limits on what an upstream may send.
+// Limits on what an upstream may send. Options.MaxZipSize limits zips.
 const (
 	maxInfoSize = 64 << 10
 	maxListSize = 16 << 20
 	maxModSize  = modzip.MaxGoMod
-	maxZipSize  = modzip.MaxZipFile
 )
 
 // ErrInvalid is wrapped by errors about upstream content that failed
@@ -85,6 +84,9 @@ type Options struct {
 	TempDir string
 	// Logger receives fill events; nil means slog.Default().
 	Logger *slog.Logger
+	// MaxZipSize is the largest zip accepted from the upstream, in bytes.
+	// Zero means golang.org/x/mod/zip.MaxZipFile, the go command's limit.
+	MaxZipSize int64
 }
 
 // Vault serves module versions from a store and fills it from an upstream.
@@ -95,13 +97,14 @@ type Vault struct {
 	log   *slog.Logger
 
 	fills singleflight.Group
-	wg    sync.WaitGroup // fills in flight
 	base  context.Context
 	stop  context.CancelFunc
 
 	mu        sync.Mutex
 	committed map[string]struct{}   // version keys known to have a stored .info
 	answers   map[string]cachedList // upstream list and latest answers
+	inflight  int                   // fills running
+	idle      chan struct{}         // closed when inflight drops to zero, if Shutdown waits
 }
 
 type cachedList struct {
@@ -124,6 +127,9 @@ func New(st *store.Store, up *upstream.Client, opts Options) *Vault {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxZipSize == 0 {
+		opts.MaxZipSize = modzip.MaxZipFile
+	}
 	base, stop := context.WithCancel(context.Background())
 	return &Vault{
 		store:     st,
@@ -141,16 +147,45 @@ func New(st *store.Store, up *upstream.Client, opts Options) *Vault {
 // half-way (a cut-off fill stores nothing, but its work is lost). If ctx ends
 // first, the fills are cancelled and Shutdown returns ctx's error.
 func (v *Vault) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { v.wg.Wait(); close(done) }()
+	v.mu.Lock()
+	if v.inflight == 0 {
+		v.mu.Unlock()
+		v.stop()
+		return nil
+	}
+	if v.idle == nil {
+		v.idle = make(chan struct{})
+	}
+	idle := v.idle
+	v.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		v.stop()
 		return nil
 	case <-ctx.Done():
 		v.stop()
-		<-done
+		<-idle
 		return ctx.Err()
+	}
+}
+
+// fillStarted and fillDone count the fills in flight for Shutdown. Unlike a
+// sync.WaitGroup, the count may rise from zero while Shutdown waits, as
+// requests still in progress start fills (which fail once Shutdown
+// cancels them).
+func (v *Vault) fillStarted() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.inflight++
+}
+
+func (v *Vault) fillDone() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.inflight--
+	if v.inflight == 0 && v.idle != nil {
+		close(v.idle)
+		v.idle = nil
 	}
 }
 
@@ -238,8 +273,8 @@ func (v *Vault) markCommitted(infoKey string) {
 // Shutdown.
 func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) error) error {
 	ch := v.fills.DoChan(key, func() (any, error) {
-		v.wg.Add(1)
-		defer v.wg.Done()
+		v.fillStarted()
+		defer v.fillDone()
 		fctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
 		defer cancel()
 		start := time.Now()
@@ -280,6 +315,11 @@ func parseInfo(mod string, body []byte) (Info, error) {
 func (v *Vault) fillInfo(ctx context.Context, mod, version string) error {
 	infoKey, _ := protocol.Key(mod, version, protocol.Info)
 	modKey, _ := protocol.Key(mod, version, protocol.Mod)
+	// A caller that found nothing stored may join the singleflight group
+	// just after an earlier fill finished; then that fill stored it.
+	if ok, err := v.store.Exists(ctx, infoKey); err != nil || ok {
+		return err
+	}
 	infoBody, err := v.up.GetBytes(ctx, infoKey, maxInfoSize)
 	if err != nil {
 		return err
@@ -332,6 +372,10 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	}
 	zipKey, _ := protocol.Key(mod, version, protocol.Zip)
 	modKey, _ := protocol.Key(mod, version, protocol.Mod)
+	// As in fillInfo, an earlier fill may have stored it just now.
+	if ok, err := v.store.Exists(ctx, zipKey); err != nil || ok {
+		return err
+	}
 
 	f, err := os.CreateTemp(v.opts.TempDir, "modvault-fill-*.zip")
 	if err != nil {
@@ -344,13 +388,17 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, io.LimitReader(resp.Body, maxZipSize+1))
+	if resp.ContentLength > v.opts.MaxZipSize {
+		resp.Body.Close()
+		return fmt.Errorf("%w: %s@%s: zip of %d bytes is larger than %d bytes", ErrInvalid, mod, version, resp.ContentLength, v.opts.MaxZipSize)
+	}
+	n, err := io.Copy(f, io.LimitReader(resp.Body, v.opts.MaxZipSize+1))
 	resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("downloading %s: %w", zipKey, err)
 	}
-	if n > maxZipSize {
-		return fmt.Errorf("%w: %s@%s: zip larger than %d bytes", ErrInvalid, mod, version, int64(maxZipSize))
+	if n > v.opts.MaxZipSize {
+		return fmt.Errorf("%w: %s@%s: zip larger than %d bytes", ErrInvalid, mod, version, v.opts.MaxZipSize)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fmt.Errorf("downloading %s: got %d of %d bytes", zipKey, n, resp.ContentLength)
@@ -363,7 +411,7 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkZipGoMod(f, n, mv, storedMod); err != nil {
+	if err := checkZipContents(f, n, mv, storedMod); err != nil {
 		return err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -375,34 +423,50 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	return nil
 }
 
-// checkZipGoMod checks that the go.mod in a zip is the stored .mod, so a zip
+// checkZipContents reads every file in a zip that passed modzip.CheckZip,
+// which looks only at the zip's directory, so that archive/zip checks each
+// file's size and CRC-32. It also checks that the zip's go.mod (or, without
+// one, the go.mod the go command synthesizes) is the stored .mod, so a zip
 // fetched after its tag moved cannot pair with the .mod of the old commit.
-func checkZipGoMod(f *os.File, size int64, mv module.Version, storedMod []byte) error {
-	if strings.HasSuffix(mv.Version, "+incompatible") {
-		return nil // the .mod of an +incompatible version is synthesized
-	}
+func checkZipContents(f *os.File, size int64, mv module.Version, storedMod []byte) error {
 	zr, err := zip.NewReader(f, size)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrInvalid, mv, err)
 	}
-	name := mv.Path + "@" + mv.Version + "/go.mod"
+	goModName := mv.Path + "@" + mv.Version + "/go.mod"
+	var zipMod []byte
+	hasGoMod := false
 	for _, zf := range zr.File {
-		if zf.Name != name {
-			continue
-		}
 		rc, err := zf.Open()
 		if err != nil {
-			return fmt.Errorf("%w: %s: go.mod in zip: %v", ErrInvalid, mv, err)
+			return fmt.Errorf("%w: %s: %s: %v", ErrInvalid, mv, zf.Name, err)
 		}
-		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, maxModSize+1))
+		if zf.Name == goModName {
+			// CheckZip has bounded go.mod's size, and archive/zip fails on
+			// more data than the directory declares.
+			hasGoMod = true
+			zipMod, err = io.ReadAll(rc)
+		} else {
+			_, err = io.Copy(io.Discard, rc)
+		}
+		rc.Close()
 		if err != nil {
-			return fmt.Errorf("%w: %s: go.mod in zip: %v", ErrInvalid, mv, err)
+			return fmt.Errorf("%w: %s: %s: %v", ErrInvalid, mv, zf.Name, err)
 		}
-		if !bytes.Equal(b, storedMod) {
-			return fmt.Errorf("%w: %s: the zip's go.mod differs from the stored .mod (did the upstream content change?)", ErrInvalid, mv)
+	}
+	if strings.HasSuffix(mv.Version, "+incompatible") {
+		return nil // the .mod of an +incompatible version is synthesized
+	}
+	if !hasGoMod {
+		// As cmd/go's modfetch.LegacyGoMod.
+		zipMod = fmt.Appendf(nil, "module %s\n", modfile.AutoQuote(mv.Path))
+	}
+	if !bytes.Equal(zipMod, storedMod) {
+		what := "the zip's go.mod"
+		if !hasGoMod {
+			what = "the zip has no go.mod, so its .mod"
 		}
-		return nil
+		return fmt.Errorf("%w: %s: %s differs from the stored .mod (did the upstream content change?)", ErrInvalid, mv, what)
 	}
 	return nil
 }
@@ -548,13 +612,14 @@ func (v *Vault) storedVersions(ctx context.Context, mod string) ([]string, error
 // answer, success or not-found, for ListTTL. Concurrent callers share one
 // upstream request. Other failures are not remembered.
 func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte, Source, error) {
-	v.mu.Lock()
-	c, ok := v.answers[path]
-	v.mu.Unlock()
-	if ok && time.Now().Before(c.expires) {
+	if c, ok := v.cachedAnswer(path); ok {
 		return c.body, Cached, c.err
 	}
 	ch := v.fills.DoChan("get "+path, func() (any, error) {
+		// An earlier flight may have ended just before this one started.
+		if c, ok := v.cachedAnswer(path); ok {
+			return c.body, c.err
+		}
 		fctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
 		defer cancel()
 		body, err := v.up.GetBytes(fctx, path, limit)
@@ -575,4 +640,12 @@ func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte
 	case <-ctx.Done():
 		return nil, "", ctx.Err()
 	}
+}
+
+// cachedAnswer returns the unexpired cached upstream answer for path.
+func (v *Vault) cachedAnswer(path string) (cachedList, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c, ok := v.answers[path]
+	return c, ok && time.Now().Before(c.expires)
 }

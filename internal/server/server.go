@@ -109,9 +109,6 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		w.source = src
 		var b strings.Builder
 		for _, v := range vers {
-			if protocol.CheckVersion(req.Module, v) != nil {
-				continue // a version that cannot be served is not listed
-			}
 			b.WriteString(v)
 			b.WriteByte('\n')
 		}
@@ -180,10 +177,11 @@ func writeSmall(w http.ResponseWriter, r *http.Request, ctype string, body []byt
 // fail answers with the status the go command understands for err:
 // 404 for what is not available, 502 or 504 for upstream failures, 500 for
 // our own.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) fail(w *recorder, r *http.Request, err error) {
 	status, msg := classify(err)
 	if r.Context().Err() != nil {
-		return // the client is gone
+		w.status = 499 // the client is gone: log it as nginx does, write nothing
+		return
 	}
 	if status >= 500 {
 		s.log.Warn("request failed", "path", r.URL.Path, "status", status, "err", err)
@@ -208,6 +206,10 @@ func classify(err error) (int, string) {
 		return http.StatusGatewayTimeout, "gateway timeout: upstream did not answer in time"
 	case errors.Is(err, upstream.ErrUnreachable):
 		return http.StatusBadGateway, "bad gateway: upstream unreachable"
+	case errors.Is(err, upstream.ErrBadResponse):
+		return http.StatusBadGateway, "bad gateway: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "service unavailable: modvault is shutting down"
 	}
 	return http.StatusInternalServerError, "internal error: " + err.Error()
 }

@@ -1177,3 +1177,15 @@ func TestChecksumDatabaseThroughModvault(t *testing.T) {
 		checkNotFound(t, prefix+" unknown database", mv.get(prefix+"/sumdb/sum.unknown.test/supported"))
 	}
 }
+
+func TestOversizedUpstreamAnswerIsBadGateway(t *testing.T) {
+	huge := `{"Version":"v1.0.0","Pad":"` + strings.Repeat("x", 100<<10) + `"}`
+	q := newQueryUpstream(t, map[string]string{
+		"/example.com/m/@v/v1.0.0.info": huge,
+		"/example.com/m/@v/main.info":   huge,
+	})
+	mv := start(t, q.URL, "", "")
+	for _, path := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/main.info"} {
+		checkTextError(t, "GET "+path, mv.get(path), http.StatusBadGateway)
+	}
+}

@@ -94,6 +94,10 @@ func (e *Error) Is(target error) bool {
 // (refused or reset connections, DNS failures, timeouts).
 var ErrUnreachable = errors.New("upstream unreachable")
 
+// ErrBadResponse is wrapped by errors about an upstream answer that began
+// with 200 OK but could not be used: cut off, or larger than allowed.
+var ErrBadResponse = errors.New("bad upstream response")
+
 // Client fetches from an upstream list. The zero value has no upstream: every
 // fetch fails with a not-found [Error].
 type Client struct {
@@ -205,10 +209,10 @@ func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: reading body: %w", resp.Request.URL.Redacted(), err)
+		return nil, fmt.Errorf("%w: %s: reading body: %w", ErrBadResponse, resp.Request.URL.Redacted(), err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("upstream %s: body larger than %d bytes", resp.Request.URL.Redacted(), limit)
+		return nil, fmt.Errorf("%w: %s: body larger than %d bytes", ErrBadResponse, resp.Request.URL.Redacted(), limit)
 	}
 	return b, nil
 }

@@ -280,7 +280,11 @@ func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) e
 		start := time.Now()
 		err := fn(fctx)
 		if err != nil {
-			v.log.Warn("fill failed", "what", key, "duration", time.Since(start), "err", err)
+			level := slog.LevelWarn
+			if errors.Is(err, fs.ErrNotExist) {
+				level = slog.LevelDebug // the go command probes many paths that are no modules
+			}
+			v.log.Log(fctx, level, "fill failed", "what", key, "duration", time.Since(start), "err", err)
 		} else {
 			v.log.Info("filled", "what", key, "duration", time.Since(start))
 		}
@@ -306,8 +310,15 @@ func parseInfo(mod string, body []byte) (Info, error) {
 	if err := json.Unmarshal(body, &info); err != nil {
 		return Info{}, fmt.Errorf("%w: .info is not valid JSON: %v", ErrInvalid, err)
 	}
-	if err := module.Check(mod, info.Version); err != nil || module.CanonicalVersion(info.Version) != info.Version {
+	if err := protocol.CheckVersion(mod, info.Version); err != nil || module.CanonicalVersion(info.Version) != info.Version {
 		return Info{}, fmt.Errorf("%w: .info names version %q, which is not a canonical version of %s", ErrInvalid, info.Version, mod)
+	}
+	if module.IsPseudoVersion(info.Version) && !info.Time.IsZero() {
+		// A pseudo-version carries its commit time; the go command does not
+		// check it against Time in proxy mode, so modvault does.
+		if t, err := module.PseudoVersionTime(info.Version); err != nil || !t.Equal(info.Time.UTC().Truncate(time.Second)) {
+			return Info{}, fmt.Errorf("%w: .info for pseudo-version %s has Time %s, which is not its commit time", ErrInvalid, info.Version, info.Time.UTC().Format(time.RFC3339))
+		}
 	}
 	return info, nil
 }
@@ -395,13 +406,13 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	n, err := io.Copy(f, io.LimitReader(resp.Body, v.opts.MaxZipSize+1))
 	resp.Body.Close()
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", zipKey, err)
+		return fmt.Errorf("downloading %s: %w: %w", zipKey, upstream.ErrBadResponse, err)
 	}
 	if n > v.opts.MaxZipSize {
 		return fmt.Errorf("%w: %s@%s: zip larger than %d bytes", ErrInvalid, mod, version, v.opts.MaxZipSize)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return fmt.Errorf("downloading %s: got %d of %d bytes", zipKey, n, resp.ContentLength)
+		return fmt.Errorf("downloading %s: %w: got %d of %d bytes", zipKey, upstream.ErrBadResponse, n, resp.ContentLength)
 	}
 	mv := module.Version{Path: mod, Version: version}
 	if _, err := modzip.CheckZip(mv, f.Name()); err != nil {
@@ -505,7 +516,7 @@ func (v *Vault) List(ctx context.Context, mod string) ([]string, Source, error) 
 	seen := make(map[string]bool)
 	var out []string
 	add := func(ver string) {
-		if semver.IsValid(ver) && !module.IsPseudoVersion(ver) && !seen[ver] {
+		if !seen[ver] && module.CanonicalVersion(ver) == ver && !module.IsPseudoVersion(ver) && protocol.CheckVersion(mod, ver) == nil {
 			seen[ver] = true
 			out = append(out, ver)
 		}
@@ -600,7 +611,7 @@ func (v *Vault) storedVersions(ctx context.Context, mod string) ([]string, error
 			return true
 		}
 		ver, err := module.UnescapeVersion(esc)
-		if err == nil && module.Check(mod, ver) == nil && module.CanonicalVersion(ver) == ver {
+		if err == nil && protocol.CheckVersion(mod, ver) == nil && module.CanonicalVersion(ver) == ver {
 			vers = append(vers, ver)
 		}
 		return true

@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/modvault/modvault/internal/app"
+	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/proxytest"
+)
+
+// The benchmarks below measure modvault's HTTP hot paths end to end: a real
+// net/http client talks to the real handler (app.New, as cmd/modvault builds
+// it) over loopback, with a file:// store in a temporary directory and a
+// fake upstream (proxytest) on loopback. Allocations and times include the
+// client side of each request, which runs in the same process.
+//
+// The warm benchmarks have a "fileserver" sub-benchmark: http.FileServer
+// serving the very same store directory, the in-process counterpart of the
+// nginx reference in bench/run.sh. Its numbers are the floor for serving
+// those bytes with net/http on this machine, so modvault/fileserver is
+// modvault's own overhead.
+//
+// Run: go test -run='^$' -bench=. -benchmem ./internal/e2e
+
+// benchZipSize is the size of the incompressible file in the zip of the
+// warm zip benchmark, so that the zip is in the 100 KB–1 MB range of a
+// typical module.
+const benchZipSize = 256 << 10
+
+// benchModvault starts modvault in front of upstreamURL with a file:// store
+// in a new temporary directory, and returns its base URL and the store's
+// directory. Requests are logged as in production, to a discarded writer.
+func benchModvault(b *testing.B, upstreamURL, sumdbName string) (baseURL, dir string) {
+	b.Helper()
+	dir = b.TempDir()
+	cfg := config.Serve{
+		Storage:         (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String(),
+		Upstream:        upstreamURL,
+		SumDB:           []string{sumdbName},
+		ListTTL:         time.Minute,
+		FillTimeout:     time.Minute,
+		TempDir:         b.TempDir(),
+		ShutdownTimeout: time.Second,
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(context.Background(), cfg, log, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	b.Cleanup(func() { srv.Close(); a.Close() })
+	return srv.URL, dir
+}
+
+// get fetches url with c, reads the whole body and returns its length.
+func get(b *testing.B, c *http.Client, url string) int64 {
+	resp, err := c.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return n
+}
+
+// benchWarm fills one version through modvault, then measures GETs of its
+// file with the given extension from modvault and from http.FileServer over
+// the same store.
+func benchWarm(b *testing.B, ext string) {
+	mod := proxytest.Module{
+		Path:    "example.com/bench",
+		Version: "v1.2.3",
+		Files: map[string]string{
+			"go.mod":   "module example.com/bench\n\ngo 1.22\n",
+			"bench.go": "package bench\n\nconst B = 1\n",
+		},
+		Large: benchZipSize,
+	}
+	up := proxytest.New(b, mod)
+	mv, dir := benchModvault(b, up.URL, up.SumDBName)
+	path := "/example.com/bench/@v/v1.2.3" + ext
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.Cleanup(client.CloseIdleConnections)
+	// Fill the store through modvault (the .info before the .zip, as the
+	// go command does), then check both servers send the same bytes.
+	get(b, client, mv+"/example.com/bench/@v/v1.2.3.info")
+	size := get(b, client, mv+path)
+	fsrv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	b.Cleanup(fsrv.Close)
+	if n := get(b, client, fsrv.URL+path); n != size {
+		b.Fatalf("file server sent %d bytes of %s, modvault %d", n, path, size)
+	}
+	if before := up.TotalRequests(); before == 0 {
+		b.Fatal("the upstream got no request: the store was not filled through modvault")
+	}
+
+	for _, s := range []struct{ name, base string }{{"modvault", mv}, {"fileserver", fsrv.URL}} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			if ext == ".zip" {
+				b.SetBytes(size)
+			}
+			before := up.TotalRequests()
+			for b.Loop() {
+				get(b, client, s.base+path)
+			}
+			if n := up.TotalRequests() - before; n != 0 {
+				b.Fatalf("warm GETs caused %d upstream requests", n)
+			}
+		})
+	}
+}
+
+// BenchmarkWarmInfo measures GET of a stored .info (a few dozen bytes).
+func BenchmarkWarmInfo(b *testing.B) { benchWarm(b, ".info") }
+
+// BenchmarkWarmZip measures GET of a stored 256 KiB .zip.
+func BenchmarkWarmZip(b *testing.B) { benchWarm(b, ".zip") }
+
+// BenchmarkColdFill measures a miss: each iteration the go command's three
+// requests (.info, .mod, .zip) for a module version modvault has not stored,
+// which it fetches from the upstream, validates and stores. The upstream is
+// on loopback with no delay, so this is modvault's own cost of a fill. The
+// versions are published upstream before the timer starts, each as the only
+// version of its own module: proxytest sorts a module's versions on every
+// request, which would make the cost grow with b.N.
+func BenchmarkColdFill(b *testing.B) {
+	for _, large := range []int64{0, benchZipSize} {
+		b.Run(fmt.Sprintf("zip=%dKiB", large>>10), func(b *testing.B) {
+			up := proxytest.New(b)
+			mv, _ := benchModvault(b, up.URL, up.SumDBName)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			b.Cleanup(client.CloseIdleConnections)
+			sizes := make([]int64, b.N)
+			for i := range b.N {
+				path := coldModule(i)
+				up.Add(proxytest.Module{
+					Path:    path,
+					Version: "v1.0.0",
+					Files: map[string]string{
+						"go.mod": "module " + path + "\n\ngo 1.22\n",
+						"c.go":   "package cold\n\nconst C = 1\n",
+					},
+					Large: large,
+				})
+				sizes[i] = int64(len(up.ZipBytes(path, "v1.0.0")))
+			}
+			b.SetBytes(sizes[0]) // the sizes differ by a byte or two
+
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				base := mv + "/" + coldModule(i) + "/@v/v1.0.0"
+				get(b, client, base+".info")
+				get(b, client, base+".mod")
+				if n := get(b, client, base+".zip"); n != sizes[i] {
+					b.Fatalf("zip of %s: got %d bytes, want %d", coldModule(i), n, sizes[i])
+				}
+			}
+			b.StopTimer()
+			if got, want := up.Requests("/"+coldModule(0)+"/@v/v1.0.0.zip"), 1; got != want {
+				b.Errorf("upstream got %d requests for the first zip, want %d", got, want)
+			}
+		})
+	}
+}
+
+// coldModule returns the module path of the i'th iteration of
+// BenchmarkColdFill.
+func coldModule(i int) string { return fmt.Sprintf("example.com/cold/m%d", i) }

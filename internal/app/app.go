@@ -83,8 +83,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("modvault serving",
 		"addr", ln.Addr().String(),
 		"storage", store.Redact(a.cfg.Storage),
+		"storage_from", a.cfg.Origins["storage"],
 		"upstream", a.cfg.Upstream,
-		"sumdb", a.cfg.SumDB)
+		"upstream_from", a.cfg.Origins["upstream"],
+		"sumdb", a.cfg.SumDB,
+		"sumdb_from", a.cfg.Origins["sumdb"])
 	select {
 	case err := <-errc:
 		a.Close()

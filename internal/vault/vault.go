@@ -249,7 +249,16 @@ func (v *Vault) ensureInfo(ctx context.Context, mod, version string) (filled boo
 		return false, err
 	}
 	if !ok {
+		// The upstream's "no such version" is reused for ListTTL, as the go
+		// command probes the same missing versions (path prefixes) often.
+		missing := "missing " + infoKey
+		if c, ok := v.cachedAnswer(missing); ok {
+			return false, c.err
+		}
 		err = v.fill(ctx, "info "+infoKey, func(ctx context.Context) error { return v.fillInfo(ctx, mod, version) })
+		if upstreamNotFound(err) {
+			v.remember(missing, nil, err)
+		}
 		if err != nil {
 			return false, err
 		}
@@ -635,12 +644,7 @@ func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte
 		defer cancel()
 		body, err := v.up.GetBytes(fctx, path, limit)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			v.mu.Lock()
-			if len(v.answers) >= maxMemo {
-				clear(v.answers)
-			}
-			v.answers[path] = cachedList{body: body, err: err, expires: time.Now().Add(v.opts.ListTTL)}
-			v.mu.Unlock()
+			v.remember(path, body, err)
 		}
 		return body, err
 	})
@@ -651,6 +655,23 @@ func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte
 	case <-ctx.Done():
 		return nil, "", ctx.Err()
 	}
+}
+
+// remember caches an upstream answer for ListTTL.
+func (v *Vault) remember(key string, body []byte, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.answers) >= maxMemo {
+		clear(v.answers)
+	}
+	v.answers[key] = cachedList{body: body, err: err, expires: time.Now().Add(v.opts.ListTTL)}
+}
+
+// upstreamNotFound reports whether err is an upstream's 404 or 410 answer
+// (not the absence of any upstream, which is no news about the version).
+func upstreamNotFound(err error) bool {
+	var ue *upstream.Error
+	return errors.As(err, &ue) && ue.URL != "" && errors.Is(ue, fs.ErrNotExist)
 }
 
 // cachedAnswer returns the unexpired cached upstream answer for path.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/proxytest"
+	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
 )
 
@@ -375,5 +376,49 @@ func TestLateArrivalsJoinTheFill(t *testing.T) {
 		if n := up.requestsFor(reqPath(modM, ver, protocol.Zip)); n != 1 {
 			t.Fatalf("round %d: requests arriving as the fill ended made %d upstream zip requests, want 1", round, n)
 		}
+	}
+}
+
+// TestMissingVersionIsRememberedForTheTTL: the go command asks for the same
+// missing versions again and again (it probes every path prefix of an
+// import), so an upstream's 404 for a version is reused for ListTTL; after
+// it, a version published meanwhile is found.
+func TestMissingVersionIsRememberedForTheTTL(t *testing.T) {
+	up := proxytest.New(t, moduleM(nil))
+	infoPath := "/" + modM + "/@v/v1.2.0.info"
+	ctx := context.Background()
+	st, _ := fileStore(t)
+	v := newVault(t, up.URL, st, vault.Options{ListTTL: time.Hour})
+	for range 3 {
+		if _, _, err := v.Open(ctx, modM, "v1.2.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Open of a missing version = %v, want fs.ErrNotExist", err)
+		}
+	}
+	if n := up.Requests(infoPath); n != 1 {
+		t.Errorf("three requests for a missing version within the TTL made %d upstream requests, want 1", n)
+	}
+
+	short := newVault(t, up.URL, st, vault.Options{ListTTL: time.Millisecond})
+	if _, _, err := short.Open(ctx, modM, "v1.2.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open before publishing = %v, want fs.ErrNotExist", err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	// The version is published now; once the TTL is over, it is found.
+	up.Add(proxytest.Module{Path: modM, Version: "v1.2.0"})
+	if _, _, err := short.Open(ctx, modM, "v1.2.0", protocol.Info); err != nil {
+		t.Errorf("Open after the TTL of a version published meanwhile: %v", err)
+	}
+
+	// Without any upstream (cached-only), nothing is remembered: a version
+	// stored meanwhile is served at once.
+	none := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{ListTTL: time.Hour})
+	if _, _, err := none.Open(ctx, modM, "v1.0.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("cached-only Open of an unstored version = %v, want fs.ErrNotExist", err)
+	}
+	if _, _, err := v.Open(ctx, modM, "v1.0.0", protocol.Info); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := none.Open(ctx, modM, "v1.0.0", protocol.Info); err != nil {
+		t.Errorf("cached-only Open right after the version was stored: %v", err)
 	}
 }

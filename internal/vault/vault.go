@@ -322,13 +322,10 @@ func parseInfo(mod string, body []byte) (Info, error) {
 	if err := protocol.CheckVersion(mod, info.Version); err != nil || module.CanonicalVersion(info.Version) != info.Version {
 		return Info{}, fmt.Errorf("%w: .info names version %q, which is not a canonical version of %s", ErrInvalid, info.Version, mod)
 	}
-	if module.IsPseudoVersion(info.Version) && !info.Time.IsZero() {
-		// A pseudo-version carries its commit time; the go command does not
-		// check it against Time in proxy mode, so modvault does.
-		if t, err := module.PseudoVersionTime(info.Version); err != nil || !t.Equal(info.Time.UTC().Truncate(time.Second)) {
-			return Info{}, fmt.Errorf("%w: .info for pseudo-version %s has Time %s, which is not its commit time", ErrInvalid, info.Version, info.Time.UTC().Format(time.RFC3339))
-		}
-	}
+	// A pseudo-version's .info Time is not checked against the time in the
+	// version: real upstreams answer with times seconds apart from it (for
+	// example google.golang.org/genproto/googleapis/rpc@v0.0.0-20260904194346-…
+	// has Time 19:43:54), and the go command accepts them.
 	return info, nil
 }
 

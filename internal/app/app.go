@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/modvault/modvault/internal/checksumdb"
@@ -42,6 +43,11 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	}
 	if len(proxies) == 0 {
 		log.Warn("no upstream proxy: serving only what the store holds")
+	}
+	if cfg.TempDir != "" {
+		if fi, err := os.Stat(cfg.TempDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("temp-dir: %q is not a directory", cfg.TempDir)
+		}
 	}
 	st, err := store.Open(ctx, cfg.Storage)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -148,7 +149,7 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		h.Set("Content-Type", contentType(req.Kind))
 		h.Set("Cache-Control", cacheImmutable)
 		h.Set("ETag", obj.ETag())
-		http.ServeContent(w, r, "", obj.ModTime(), obj)
+		http.ServeContent(w, r, "", obj.ModTime(), obj.Content())
 	}
 }
 
@@ -260,6 +261,15 @@ func (r *recorder) Write(b []byte) (int, error) {
 	r.wroteHeader = true
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom passes io.Copy on to the underlying writer's ReadFrom, so that a
+// stored file is sent with sendfile(2).
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wroteHeader = true
+	n, err := io.Copy(r.ResponseWriter, src)
+	r.bytes += n
 	return n, err
 }
 

@@ -318,9 +318,11 @@ func TestModWithoutGoModIsJustTheModuleLine(t *testing.T) {
 	}
 }
 
-func TestZipIsServedVerbatim(t *testing.T) {
+func TestZipIsServedVerbatim(t *testing.T) { forEachStore(t, testZipIsServedVerbatim) }
+
+func testZipIsServedVerbatim(t *testing.T, storage string) {
 	up := proxytest.New(t, modules()...)
-	mv := startWith(t, up)
+	mv := start(t, up.URL, up.SumDBName, storage)
 	for _, mv2 := range [][2]string{{"example.com/m", "v1.0.0"}, {"example.com/Upper", "v1.0.0-RC1"}, {"example.com/old", "v2.0.0+incompatible"}, {"example.com/big", "v1.0.0"}} {
 		mod, ver := mv2[0], mv2[1]
 		path := "/" + escape(t, mod) + "/@v/" + escape(t, ver) + ".zip"
@@ -553,9 +555,11 @@ func TestEverySuccessIsExactly200(t *testing.T) {
 
 // TestHEADMirrorsGET checks status and headers (all but Date) for answers
 // of every kind, and that HEAD has no body.
-func TestHEADMirrorsGET(t *testing.T) {
+func TestHEADMirrorsGET(t *testing.T) { forEachStore(t, testHEADMirrorsGET) }
+
+func testHEADMirrorsGET(t *testing.T, storage string) {
 	up := proxytest.New(t, modules()...)
-	mv := startWith(t, up)
+	mv := start(t, up.URL, up.SumDBName, storage)
 	for _, path := range []string{
 		"/example.com/m/@v/v1.0.0.info",
 		"/example.com/m/@v/v1.0.0.mod",
@@ -596,9 +600,11 @@ func mergeKeys(a, b http.Header) map[string]bool {
 	return keys
 }
 
-func TestRangeOnZip(t *testing.T) {
+func TestRangeOnZip(t *testing.T) { forEachStore(t, testRangeOnZip) }
+
+func testRangeOnZip(t *testing.T, storage string) {
 	up := proxytest.New(t, modules()...)
-	mv := startWith(t, up)
+	mv := start(t, up.URL, up.SumDBName, storage)
 	want := up.ZipBytes("example.com/big", "v1.0.0")
 	const path = "/example.com/big/@v/v1.0.0.zip"
 	full := mv.mustGet(path)
@@ -638,9 +644,11 @@ func TestRangeOnZip(t *testing.T) {
 	}
 }
 
-func TestETagRevalidation(t *testing.T) {
+func TestETagRevalidation(t *testing.T) { forEachStore(t, testETagRevalidation) }
+
+func testETagRevalidation(t *testing.T, storage string) {
 	up := proxytest.New(t, modules()...)
-	mv := startWith(t, up)
+	mv := start(t, up.URL, up.SumDBName, storage)
 	for _, ext := range []string{".info", ".mod", ".zip"} {
 		path := "/example.com/m/@v/v1.0.0" + ext
 		first := mv.get(path)
@@ -1188,4 +1196,11 @@ func TestOversizedUpstreamAnswerIsBadGateway(t *testing.T) {
 	for _, path := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/main.info"} {
 		checkTextError(t, "GET "+path, mv.get(path), http.StatusBadGateway)
 	}
+}
+
+// forEachStore runs test against a mem:// store (served through the blob
+// reader) and a file:// store (served from the open file with sendfile).
+func forEachStore(t *testing.T, test func(t *testing.T, storage string)) {
+	t.Run("mem", func(t *testing.T) { test(t, "mem://") })
+	t.Run("file", func(t *testing.T) { test(t, fileURL(t.TempDir())) })
 }

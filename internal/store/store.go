@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +100,19 @@ func (s *Store) Close() error { return s.bucket.Close() }
 // served with http.ServeContent, which handles Range and conditional requests.
 type Object struct {
 	*blob.Reader
+	file *os.File // the open file, for file:// stores
+}
+
+// Content returns the object's bytes as an io.ReadSeeker: for a file://
+// store the open *os.File itself, which lets net/http send it with
+// sendfile(2) instead of copying it through user space; otherwise the
+// blob reader. Read it either through Content or through the Object, not
+// both.
+func (o Object) Content() io.ReadSeeker {
+	if o.file != nil {
+		return o.file
+	}
+	return o.Reader
 }
 
 // ETag returns a strong entity tag for the object. Stored objects are never
@@ -109,11 +123,17 @@ func (o Object) ETag() string {
 
 // Open opens the object at key for reading. The caller must close it.
 func (s *Store) Open(ctx context.Context, key string) (Object, error) {
-	r, err := s.bucket.NewReader(ctx, key, nil)
+	var f *os.File
+	r, err := s.bucket.NewReader(ctx, key, &blob.ReaderOptions{
+		BeforeRead: func(as func(any) bool) error {
+			as(&f) // fileblob hands out its *os.File; other drivers do not
+			return nil
+		},
+	})
 	if err != nil {
 		return Object{}, s.wrap("opening", key, err)
 	}
-	return Object{r}, nil
+	return Object{Reader: r, file: f}, nil
 }
 
 // ReadAll returns the contents of the object at key. Use it only for small
@@ -155,9 +175,14 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, ifNotExist b
 	// succeeds after a complete copy.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var f *os.File // the temporary file, for file:// stores
 	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
 		IfNotExist:  ifNotExist,
 		ContentType: contentType(key),
+		BeforeWrite: func(as func(any) bool) error {
+			as(&f)
+			return nil
+		},
 	})
 	if err != nil {
 		return s.wrap("writing", key, err)
@@ -167,13 +192,38 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, ifNotExist b
 		_ = w.Close()
 		return s.wrap("writing", key, err)
 	}
+	if f != nil {
+		// The bytes reach the disk before the rename makes them visible,
+		// so a power loss cannot leave a whole-looking but empty object.
+		if err := f.Sync(); err != nil {
+			cancel()
+			_ = w.Close()
+			return s.wrap("syncing", key, err)
+		}
+	}
 	if ifNotExist {
 		defer s.commits.lock(key)()
 	}
 	if err := w.Close(); err != nil {
 		return s.wrap("writing", key, err)
 	}
+	if f != nil {
+		// Make the rename durable before anything written later (the .info
+		// after the .mod) can be.
+		if err := syncDir(filepath.Dir(f.Name())); err != nil {
+			return s.wrap("syncing directory of", key, err)
+		}
+	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // keyLocks holds one mutex per key in use. The zero value is ready to use.

@@ -396,7 +396,9 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 
 	f, err := os.CreateTemp(v.opts.TempDir, "modvault-fill-*.zip")
 	if err != nil {
-		return fmt.Errorf("creating temporary file for %s: %w", zipKey, err)
+		// Not wrapped: a missing temporary directory is modvault's own
+		// failure, not a "not found" for the client.
+		return fmt.Errorf("creating temporary file for %s: %v", zipKey, err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()

@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# bench/run.sh: a rerunnable end-to-end benchmark of modvault.
+#
+#   1. Cold download: "go mod download" of a real dependency graph
+#      (bench/coldmod, 30 modules) with an empty module cache, through a
+#      freshly started modvault with an empty file:// store (A), and straight
+#      from the real upstream (B), alternating A and B; median wall times.
+#   2. Warm download: the same download through modvault with the store now
+#      full (A), and from nginx serving that same store directory as a static
+#      GOPROXY tree (B), alternating; median wall times.
+#   3. Warm serving: wrk on one .info and one mid-size .zip URL, modvault vs
+#      nginx serving the same store directory, alternating for several rounds;
+#      median requests/s and p99 latency, and modvault/nginx ratios.
+#   4. Peak RSS (VmHWM) of modvault during the cold fills and while serving.
+#
+# Everything listens on 127.0.0.1 only. The upstream is the first entry of
+# "go env GOPROXY", read at run time. The script installs nothing: it needs
+# go, nginx (apt package nginx-light), wrk and curl on the PATH or in /usr/sbin.
+# All processes it starts and its temporary directory are removed on exit.
+#
+# Settings (environment variables):
+#   COLD_RUNS  cold (and warm) download runs per side       (default 3)
+#   ROUNDS     wrk rounds per URL and server                 (default 4)
+#   DURATION   length of one wrk run                         (default 10s)
+#   CONNS      wrk connections                               (default 32)
+#   THREADS    wrk threads                                   (default 2)
+#   NGINX_WORKERS  nginx worker_processes                    (default auto)
+#   UPSTREAM   upstream proxy URL     (default: first entry of go env GOPROXY)
+#   REV        build modvault from this git revision (git archive, read-only
+#              on the repository) instead of the working tree, e.g. REV=HEAD
+#   KEEP=1     keep the temporary directory (its path is printed)
+#   RESULTS    also write the summary (markdown) to this file
+#
+# A default run takes about 5 minutes on an idle 2-core machine, 8-9 minutes
+# on a busy one (the downloads slow down most).
+set -euo pipefail
+export LC_ALL=C # a "." in EPOCHREALTIME and in numbers
+
+COLD_RUNS=${COLD_RUNS:-3}
+ROUNDS=${ROUNDS:-4}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+KEEP=${KEEP:-0}
+RESULTS=${RESULTS:-}
+REV=${REV:-}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PATH=$PATH:/usr/sbin:/sbin
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+	printf 'bench/run.sh: %s\n' "$*" >&2
+	exit 1
+}
+need() {
+	command -v "$1" >/dev/null 2>&1 ||
+		die "$1 not found; install it with: apt-get install -y --no-install-recommends $2"
+}
+need go golang
+need nginx nginx-light
+need wrk wrk
+need curl curl
+for v in COLD_RUNS ROUNDS CONNS THREADS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: want a positive integer"
+done
+[[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || die "DURATION=$DURATION: want e.g. 10s"
+
+if [[ -z ${UPSTREAM:-} ]]; then
+	UPSTREAM=$(go env GOPROXY)
+	UPSTREAM=${UPSTREAM%%,*}
+	UPSTREAM=${UPSTREAM%%|*}
+fi
+[[ $UPSTREAM =~ ^https?:// ]] || die "upstream $UPSTREAM is not an http(s) proxy URL; set UPSTREAM"
+UPSTREAM=${UPSTREAM%/}
+GOSUMDB_VALUE=$(go env GOSUMDB)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/modvault-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	if [[ $KEEP == 1 ]]; then
+		log "kept $WORK"
+	else
+		chmod -R u+w "$WORK" 2>/dev/null || true # module caches are read-only
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# stop PID: ends one process this script started, waits for it and forgets
+# its id (which may be reused once it is gone).
+stop() {
+	local pid=$1 i rest=()
+	if kill "$pid" 2>/dev/null; then
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	for i in "${PIDS[@]}"; do
+		if [[ $i != "$pid" ]]; then rest+=("$i"); fi
+	done
+	PIDS=("${rest[@]}")
+}
+
+median() {
+	sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.2f", a / b }'; }
+vmhwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+now() { printf '%s' "$EPOCHREALTIME"; }
+elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
+
+# free_port prints a loopback TCP port that nothing listens on now.
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_http URL: waits up to 30 s for URL to answer 200.
+wait_http() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		curl -sf -o /dev/null --max-time 1 "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+MV_PID=0 MV_URL=""
+# start_modvault STORE_DIR LOG: starts modvault in front of the upstream.
+start_modvault() {
+	local store=$1 logf=$2 port
+	mkdir -p "$store" "$store.tmp"
+	port=$(free_port)
+	"$WORK/modvault" serve -listen "127.0.0.1:$port" -storage "file://$store" \
+		-upstream "$UPSTREAM" -temp-dir "$store.tmp" >"$logf" 2>&1 &
+	MV_PID=$!
+	PIDS+=("$MV_PID")
+	MV_URL="http://127.0.0.1:$port"
+	wait_http "$MV_URL/healthz" || {
+		tail -20 "$logf" >&2
+		die "modvault did not start"
+	}
+}
+
+NGX_PID=0 NGX_URL=""
+# start_nginx ROOT_DIR: serves ROOT_DIR as a static tree.
+start_nginx() {
+	local root=$1 port dir=$WORK/nginx user=""
+	port=$(free_port)
+	mkdir -p "$dir"
+	# As root, nginx would run its workers as nobody, who cannot read the
+	# store under the private temporary directory.
+	if [[ $EUID == 0 ]]; then user="user root;"; fi
+	cat >"$dir/nginx.conf" <<EOF
+$user
+worker_processes $NGINX_WORKERS;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    types { application/json info; application/zip zip; text/plain mod; }
+    default_type text/plain;
+    access_log $dir/access.log;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port;
+        root $root;
+        location / {
+            add_header Cache-Control "public, max-age=31536000, immutable";
+            try_files \$uri =404;
+        }
+    }
+}
+EOF
+	nginx -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" || die "bad nginx configuration"
+	nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
+	NGX_PID=$!
+	PIDS+=("$NGX_PID")
+	NGX_URL="http://127.0.0.1:$port"
+	wait_http "$NGX_URL/${INFO_PATH:-}" || die "nginx did not start: $(tail -5 "$dir/error.log")"
+}
+
+# download PROXY DIR: a cold "go mod download" of bench/coldmod with an empty
+# module cache under DIR; prints its wall time in seconds.
+download() {
+	local proxy=$1 dir=$2 s e
+	mkdir -p "$dir"
+	cp "$ROOT/bench/coldmod/go.mod" "$ROOT/bench/coldmod/go.sum" "$ROOT/bench/coldmod/main.go" "$dir/"
+	s=$(now)
+	(
+		cd "$dir"
+		env GOENV=off GOPROXY="$proxy" GOSUMDB="$GOSUMDB_VALUE" GONOSUMDB= GONOPROXY= GOPRIVATE= \
+			GOINSECURE= GOFLAGS=-mod=mod GOWORK=off GOTOOLCHAIN=local \
+			GOMODCACHE="$dir/modcache" GOPATH="$dir/gopath" \
+			timeout 600 go mod download
+	) >"$dir/download.log" 2>&1 || {
+		tail -20 "$dir/download.log" >&2
+		die "go mod download via $proxy failed"
+	}
+	e=$(now)
+	local zips
+	zips=$(find "$dir/modcache/cache/download" -name '*.zip' | wc -l)
+	[[ $zips == "$NZIPS" ]] || die "go mod download via $proxy fetched $zips zips, want $NZIPS"
+	chmod -R u+w "$dir"
+	rm -rf "$dir"
+	elapsed "$s" "$e"
+}
+
+# bench_wrk URL: one wrk run; prints "req/s p50_ms p99_ms non2xx errors".
+bench_wrk() {
+	local out
+	out=$(timeout 300 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "$1")
+	awk '
+		/Requests\/sec:/ { rps = $2 }
+		function ms(v, u) {
+			u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+			return (u == "us") ? v / 1000 : (u == "ms") ? v : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v
+		}
+		/^ +50%/ { p50 = ms($2) }
+		/^ +99%/ { p99 = ms($2) }
+		/Non-2xx or 3xx responses:/ { bad = $NF }
+		/Socket errors:/ { err = $0 }
+		END { printf "%s %.3f %.3f %d %s\n", rps, p50, p99, bad + 0, (err == "" ? "-" : "errors") }
+	' <<<"$out"
+}
+
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+wrk_version=$(wrk -v 2>&1 || true) # wrk -v exits 1
+wrk_version=$(head -1 <<<"$wrk_version" | cut -d' ' -f1-2)
+machine="$(nproc) CPUs ($cpu_model), $mem_total RAM, kernel $(uname -r), $(go version | cut -d' ' -f3-), $(nginx -v 2>&1 | cut -d' ' -f3), $wrk_version"
+started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if [[ -n $REV ]]; then
+	rev=$(git -C "$ROOT" rev-parse --short "$REV^{commit}") || die "REV=$REV is not a git revision"
+else
+	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ -n $(git -C "$ROOT" status --porcelain -- cmd internal go.mod go.sum 2>/dev/null) ]]; then
+		rev="$rev+dirty (working tree)"
+	fi
+fi
+log "machine: $machine"
+log "work dir: $WORK; COLD_RUNS=$COLD_RUNS ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS"
+
+log "building modvault ($rev)"
+src=$ROOT
+if [[ -n $REV ]]; then
+	src=$WORK/src
+	mkdir -p "$src"
+	git -C "$ROOT" archive --format=tar "$rev" | tar -x -C "$src"
+fi
+(cd "$src" && go build -o "$WORK/modvault" ./cmd/modvault)
+
+NZIPS=$(awk '/^require \(/ { r = 1; next } r && /^\)/ { r = 0 } r && NF >= 2 { n++ } /^require [^(]/ { n++ } END { print n }' "$ROOT/bench/coldmod/go.mod")
+
+# 1. Cold download.
+log "warm-up download from the upstream (not counted; $NZIPS modules)"
+download "$UPSTREAM" "$WORK/dl" >/dev/null
+cold_a=() cold_b=() cold_hwm=()
+for ((i = 1; i <= COLD_RUNS; i++)); do
+	for side in $( ((i % 2)) && echo A B || echo B A); do
+		if [[ $side == A ]]; then
+			rm -rf "$WORK/store" "$WORK/store.tmp"
+			start_modvault "$WORK/store" "$WORK/modvault-cold-$i.log"
+			t=$(download "$MV_URL" "$WORK/dl")
+			hwm=$(vmhwm_kb "$MV_PID")
+			stop "$MV_PID"
+			cold_a+=("$t") cold_hwm+=("$hwm")
+			log "cold $i: modvault (empty store) ${t}s, VmHWM $((hwm / 1024)) MiB"
+		else
+			t=$(download "$UPSTREAM" "$WORK/dl")
+			cold_b+=("$t")
+			log "cold $i: upstream ${t}s"
+		fi
+	done
+done
+STORE=$WORK/store
+[[ -z $(find "$STORE.tmp" -type f) ]] || log "warning: leftover files in modvault's temp dir"
+
+# The files for wrk: the middle-sized stored zip between 100 KB and 1 MB,
+# and the .info of the same version.
+mapfile -t candidates < <(find "$STORE" -name '*.zip' -size +100k -size -1000k -printf '%s %P\n' | sort -n | cut -d' ' -f2-)
+((${#candidates[@]} > 0)) || die "no stored zip between 100 KB and 1 MB"
+ZIP_PATH=${candidates[$((${#candidates[@]} / 2))]}
+INFO_PATH=${ZIP_PATH%.zip}.info
+ZIP_SIZE=$(stat -c %s "$STORE/$ZIP_PATH")
+INFO_SIZE=$(stat -c %s "$STORE/$INFO_PATH")
+log "wrk targets: $INFO_PATH ($INFO_SIZE B), $ZIP_PATH ($ZIP_SIZE B)"
+
+start_modvault "$STORE" "$WORK/modvault-warm.log"
+start_nginx "$STORE"
+for p in "$INFO_PATH" "$ZIP_PATH"; do
+	curl -sf --max-time 30 -o "$WORK/via-modvault" "$MV_URL/$p"
+	curl -sf --max-time 30 -o "$WORK/via-nginx" "$NGX_URL/$p"
+	if ! cmp -s "$WORK/via-modvault" "$STORE/$p" || ! cmp -s "$WORK/via-nginx" "$STORE/$p"; then
+		die "modvault and nginx do not both serve the stored bytes of $p"
+	fi
+done
+
+# 2. Warm download: modvault with a full store vs nginx on the same store.
+warm_a=() warm_b=()
+for ((i = 1; i <= COLD_RUNS; i++)); do
+	for side in $( ((i % 2)) && echo A B || echo B A); do
+		if [[ $side == A ]]; then
+			t=$(download "$MV_URL" "$WORK/dl")
+			warm_a+=("$t")
+			log "warm download $i: modvault ${t}s"
+		else
+			t=$(download "$NGX_URL" "$WORK/dl")
+			warm_b+=("$t")
+			log "warm download $i: nginx ${t}s"
+		fi
+	done
+done
+
+# 3. wrk: modvault vs nginx, alternating.
+log "wrk warm-up (not counted)"
+for u in "$MV_URL/$INFO_PATH" "$NGX_URL/$INFO_PATH" "$MV_URL/$ZIP_PATH" "$NGX_URL/$ZIP_PATH"; do
+	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d2s "$u" >/dev/null
+done
+declare -A rps p50 p99
+bad=0
+for ((r = 1; r <= ROUNDS; r++)); do
+	for kind in info zip; do
+		path=$INFO_PATH
+		[[ $kind == zip ]] && path=$ZIP_PATH
+		for srv in $( ((r % 2)) && echo modvault nginx || echo nginx modvault); do
+			base=$MV_URL
+			[[ $srv == nginx ]] && base=$NGX_URL
+			res=$(bench_wrk "$base/$path") || die "wrk failed on $base/$path"
+			read -r q m l n e <<<"$res"
+			[[ -n $q ]] || die "no result from wrk on $base/$path"
+			rps[$srv.$kind]+="$q "
+			p50[$srv.$kind]+="$m "
+			p99[$srv.$kind]+="$l "
+			if [[ $n != 0 || $e != - ]]; then
+				bad=1
+				log "WARNING: $srv $kind: $n non-2xx responses, socket errors: $e"
+			fi
+			log "round $r $kind $srv: $q req/s, p50 ${m} ms, p99 ${l} ms"
+		done
+	done
+done
+warm_hwm=$(vmhwm_kb "$MV_PID")
+ngx_hwm=0
+read -r -a workers < <(cat /proc/"$NGX_PID"/task/*/children 2>/dev/null) || true
+for c in "${workers[@]}"; do
+	h=$(vmhwm_kb "$c")
+	if ((h > ngx_hwm)); then ngx_hwm=$h; fi
+done
+misses=$(grep -c 'cache=miss' "$WORK/modvault-warm.log" || true)
+((misses == 0)) || log "WARNING: $misses warm requests were misses"
+
+# Summary.
+med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+ca=$(printf '%s\n' "${cold_a[@]}" | median)
+cb=$(printf '%s\n' "${cold_b[@]}" | median)
+wa=$(printf '%s\n' "${warm_a[@]}" | median)
+wb=$(printf '%s\n' "${warm_b[@]}" | median)
+hwm_max=$(printf '%s\n' "${cold_hwm[@]}" | sort -n | tail -1)
+{
+	echo "## bench/run.sh results"
+	echo
+	echo "- started: $started, finished: $(date -u '+%H:%M:%S UTC'); modvault $rev"
+	echo "- load average (1, 5, 15 min) at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- machine: $machine"
+	echo "- settings: COLD_RUNS=$COLD_RUNS ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS NGINX_WORKERS=$NGINX_WORKERS"
+	echo "- graph: bench/coldmod, $NZIPS module zips; wrk targets: \`$INFO_PATH\` ($INFO_SIZE B), \`$ZIP_PATH\` ($ZIP_SIZE B)"
+	echo
+	echo "### go mod download, empty module cache (wall seconds, median of $COLD_RUNS)"
+	echo
+	echo "| case | A | B | A/B | runs A | runs B |"
+	echo "|---|---:|---:|---:|---|---|"
+	echo "| cold: A = modvault with an empty store, B = upstream directly | $ca | $cb | $(ratio "$ca" "$cb") | ${cold_a[*]} | ${cold_b[*]} |"
+	echo "| warm: A = modvault with a full store, B = nginx on the same store | $wa | $wb | $(ratio "$wa" "$wb") | ${warm_a[*]} | ${warm_b[*]} |"
+	echo
+	echo "### wrk -t$THREADS -c$CONNS -d$DURATION --latency (median of $ROUNDS rounds)"
+	echo
+	echo "| file | modvault req/s | nginx req/s | ratio | modvault p50 ms | nginx p50 ms | ratio | modvault p99 ms | nginx p99 ms | ratio |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for kind in info zip; do
+		mr=$(med "${rps[modvault.$kind]}")
+		nr=$(med "${rps[nginx.$kind]}")
+		mm=$(med "${p50[modvault.$kind]}")
+		nm=$(med "${p50[nginx.$kind]}")
+		ml=$(med "${p99[modvault.$kind]}")
+		nl=$(med "${p99[nginx.$kind]}")
+		echo "| .$kind | $mr | $nr | $(ratio "$mr" "$nr") | $mm | $nm | $(ratio "$mm" "$nm") | $ml | $nl | $(ratio "$ml" "$nl") |"
+	done
+	echo
+	echo "Per round (req/s): $(for k in modvault.info nginx.info modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${rps[$k]% }"; done)"
+	echo
+	echo "Ratios are modvault/nginx. Per round (p50 ms): $(for k in modvault.info nginx.info modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p50[$k]% }"; done)"
+	echo
+	echo "Per round (p99 ms): $(for k in modvault.info nginx.info modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p99[$k]% }"; done)"
+	echo
+	echo "### Peak memory (VmHWM)"
+	echo
+	echo "- modvault during a cold fill: max $((hwm_max / 1024)) MiB (runs, KiB: ${cold_hwm[*]})"
+	echo "- modvault after the warm downloads and all wrk rounds: $((warm_hwm / 1024)) MiB ($warm_hwm KiB)"
+	echo "- largest nginx worker: $((ngx_hwm / 1024)) MiB ($ngx_hwm KiB)"
+	((bad == 0)) || echo "- WARNING: some wrk runs saw errors or non-2xx responses (see the log above)"
+} | tee "${RESULTS:-/dev/null}"

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +34,11 @@ type Server struct {
 	cachedOnly *vault.Vault
 	sumdb      http.Handler
 	log        *slog.Logger
+	small      *smallCache // stored .info and .mod files
 }
+
+// smallCacheBytes bounds the memory kept for small stored files.
+const smallCacheBytes = 32 << 20
 
 // New returns a Server that answers from v. Requests under /cached-only/ or
 // with the header "Disable-Module-Fetch: true" are answered from cachedOnly,
@@ -43,7 +48,7 @@ func New(v, cachedOnly *vault.Vault, sumdb http.Handler, log *slog.Logger) *Serv
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log}
+	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log, small: newSmallCache(smallCacheBytes)}
 }
 
 // ServeHTTP routes a request and logs it.
@@ -138,19 +143,43 @@ func (s *Server) route(w *recorder, r *http.Request) {
 			textError(w, http.StatusNotFound, "not found: "+err.Error())
 			return
 		}
-		obj, src, err := v.Open(ctx, req.Module, req.Version, req.Kind)
+		s.serveVersionFile(w, r, v, req)
+	}
+}
+
+// serveVersionFile serves a stored .info, .mod or .zip, filling it first if
+// needed. Small files are kept in memory once read.
+func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, req protocol.Request) {
+	h := w.Header()
+	h.Set("Content-Type", contentType(req.Kind))
+	h.Set("Cache-Control", cacheImmutable)
+	key := req.Path()
+	if o, ok := s.small.get(key); ok {
+		w.source = vault.Hit
+		h.Set("ETag", o.etag)
+		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
+		return
+	}
+	obj, src, err := v.Open(r.Context(), req.Module, req.Version, req.Kind)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer obj.Close()
+	w.source = src
+	h.Set("ETag", obj.ETag())
+	if req.Kind != protocol.Zip && obj.Size() <= maxSmallObject {
+		body, err := io.ReadAll(obj.Content())
 		if err != nil {
-			s.fail(w, r, err)
+			s.fail(w, r, fmt.Errorf("reading %s: %w", key, err))
 			return
 		}
-		defer obj.Close()
-		w.source = src
-		h := w.Header()
-		h.Set("Content-Type", contentType(req.Kind))
-		h.Set("Cache-Control", cacheImmutable)
-		h.Set("ETag", obj.ETag())
-		http.ServeContent(w, r, "", obj.ModTime(), obj.Content())
+		o := &smallObject{body: body, etag: obj.ETag(), modTime: obj.ModTime()}
+		s.small.put(key, o)
+		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
+		return
 	}
+	http.ServeContent(w, r, "", obj.ModTime(), obj.Content())
 }
 
 func contentType(k protocol.Kind) string {

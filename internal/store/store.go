@@ -7,6 +7,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +34,10 @@ var ErrExist = fs.ErrExist
 type Store struct {
 	bucket *blob.Bucket
 	url    string
+	// dir is the directory of a file:// store whose metadata is skipped,
+	// read directly (without the blob layer's per-call cost) by Open and
+	// Exists; "" for other stores.
+	dir string
 	// commits serializes the final step of the Creates of one key: some
 	// drivers (fileblob) check IfNotExist and then rename, which lets two
 	// concurrent Creates both succeed.
@@ -75,6 +81,40 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
+// localDir returns the directory of a file:// store URL as fileblob reads
+// it, or "" if the store is not a plain local directory tree.
+func localDir(u *url.URL) string {
+	if u.Scheme != "file" || u.Query().Get("metadata") != "skip" {
+		return ""
+	}
+	p := u.Path
+	switch {
+	case u.Host == ".":
+		p = strings.TrimPrefix(p, "/")
+	case u.Host != "" && u.Host != "localhost":
+		return ""
+	}
+	if runtime.GOOS == "windows" {
+		p = strings.TrimPrefix(p, "/")
+	}
+	dir, err := filepath.Abs(filepath.FromSlash(p))
+	if err != nil {
+		return ""
+	}
+	return dir
+}
+
+// localPath returns the file of key in a file:// store, or "" where the
+// blob layer must be used. fileblob stores a key as the same relative path
+// unless it must escape something: never for the keys modvault writes
+// (validated module paths), except around a literal "__0x".
+func (s *Store) localPath(key string) string {
+	if s.dir == "" || !fs.ValidPath(key) || strings.Contains(key, "__0x") || strings.ContainsRune(key, '\\') {
+		return ""
+	}
+	return filepath.Join(s.dir, filepath.FromSlash(key))
+}
+
 // Redact returns the storage URL with any password or secret-looking query
 // parameter replaced, for logs.
 func Redact(rawURL string) string {
@@ -97,32 +137,60 @@ func Redact(rawURL string) string {
 func (s *Store) Close() error { return s.bucket.Close() }
 
 // Object is an open stored object. It is an io.ReadSeeker, so it can be
-// served with http.ServeContent, which handles Range and conditional requests.
+// served with http.ServeContent, which handles Range and conditional
+// requests. The zero Object is closed.
 type Object struct {
-	*blob.Reader
-	file *os.File // the open file, for file:// stores
+	r       io.ReadSeeker // *os.File for file:// stores, else *blob.Reader
+	c       io.Closer
+	size    int64
+	modTime time.Time
 }
+
+// Read reads from the object.
+func (o Object) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// Seek sets the offset of the next Read.
+func (o Object) Seek(offset int64, whence int) (int64, error) { return o.r.Seek(offset, whence) }
+
+// Close releases the object.
+func (o Object) Close() error {
+	if o.c == nil {
+		return nil
+	}
+	return o.c.Close()
+}
+
+// Size returns the object's size in bytes.
+func (o Object) Size() int64 { return o.size }
+
+// ModTime returns when the object was written.
+func (o Object) ModTime() time.Time { return o.modTime }
 
 // Content returns the object's bytes as an io.ReadSeeker: for a file://
 // store the open *os.File itself, which lets net/http send it with
-// sendfile(2) instead of copying it through user space; otherwise the
-// blob reader. Read it either through Content or through the Object, not
-// both.
-func (o Object) Content() io.ReadSeeker {
-	if o.file != nil {
-		return o.file
-	}
-	return o.Reader
-}
+// sendfile(2) instead of copying it through user space.
+func (o Object) Content() io.ReadSeeker { return o.r }
 
 // ETag returns a strong entity tag for the object. Stored objects are never
 // replaced, so size and modification time identify their bytes.
 func (o Object) ETag() string {
-	return fmt.Sprintf(`"%x-%x"`, o.Size(), o.ModTime().UnixNano())
+	return fmt.Sprintf(`"%x-%x"`, o.size, o.modTime.UnixNano())
 }
 
 // Open opens the object at key for reading. The caller must close it.
 func (s *Store) Open(ctx context.Context, key string) (Object, error) {
+	if p := s.localPath(key); p != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			return Object{}, s.wrap("opening", key, err)
+		}
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			return Object{}, s.wrap("opening", key, cmp.Or(err, fs.ErrNotExist))
+		}
+		return Object{r: f, c: f, size: fi.Size(), modTime: fi.ModTime()}, nil
+	}
 	var f *os.File
 	r, err := s.bucket.NewReader(ctx, key, &blob.ReaderOptions{
 		BeforeRead: func(as func(any) bool) error {
@@ -133,7 +201,11 @@ func (s *Store) Open(ctx context.Context, key string) (Object, error) {
 	if err != nil {
 		return Object{}, s.wrap("opening", key, err)
 	}
-	return Object{Reader: r, file: f}, nil
+	o := Object{r: r, c: r, size: r.Size(), modTime: r.ModTime()}
+	if f != nil {
+		o.r = f // read from the file directly; closing r closes it
+	}
+	return o, nil
 }
 
 // ReadAll returns the contents of the object at key. Use it only for small
@@ -148,6 +220,16 @@ func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
 
 // Exists reports whether key holds an object.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if p := s.localPath(key); p != "" {
+		fi, err := os.Stat(p)
+		if err == nil {
+			return fi.Mode().IsRegular(), nil
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, s.wrap("checking", key, err)
+	}
 	ok, err := s.bucket.Exists(ctx, key)
 	if err != nil {
 		return false, s.wrap("checking", key, err)

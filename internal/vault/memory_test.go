@@ -29,8 +29,8 @@ func TestLargeZipMemoryStaysFlat(t *testing.T) {
 	}
 	const size = 100 << 20
 	const limit = 32 << 20
-	// proxytest's Module.Large deflates the data, which takes minutes under
-	// the race detector; a stored entry makes as large a zip in seconds.
+	// The zip (one stored, incompressible entry) is written to disk here and
+	// served from there, so that only the vault's own memory is measured.
 	zipPath := filepath.Join(t.TempDir(), "large.zip")
 	wantSum := writeLargeZip(t, zipPath, modM, "v1.0.0", size)
 	up := newFakeProxy(t)

@@ -69,7 +69,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		msg := strings.NewReplacer(rawURL, Redact(rawURL), u.String(), Redact(u.String())).Replace(err.Error())
 		return nil, fmt.Errorf("opening storage %q: %w", Redact(rawURL), &redactedError{msg: msg, err: err})
 	}
-	return &Store{bucket: b, url: rawURL}, nil
+	return &Store{bucket: b, url: rawURL, dir: localDir(u)}, nil
 }
 
 // redactedError is an error whose message has secrets removed.
@@ -361,6 +361,17 @@ type Entry struct {
 // List calls fn for every object whose key starts with prefix and has no
 // further "/" after it, in key order, until fn returns false.
 func (s *Store) List(ctx context.Context, prefix string, fn func(Entry) bool) error {
+	if entries, ok, err := s.listLocal(prefix); ok {
+		if err != nil {
+			return s.wrap("listing", prefix, err)
+		}
+		for _, e := range entries {
+			if !fn(e) {
+				break
+			}
+		}
+		return nil
+	}
 	it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
 	for {
 		obj, err := it.Next(ctx)
@@ -377,6 +388,55 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(Entry) bool) er
 			return nil
 		}
 	}
+}
+
+// listLocal lists the direct children of prefix in a file:// store with
+// one directory read. fileblob's own listing fails when a file it saw goes
+// away before it looks at it, as a temporary file does when a write
+// commits; here such a file is skipped. ok is false where the blob layer
+// must list (not a local store, or names fileblob escapes).
+func (s *Store) listLocal(prefix string) (entries []Entry, ok bool, err error) {
+	dirKey, namePrefix := "", prefix
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		dirKey, namePrefix = prefix[:i], prefix[i+1:]
+	}
+	dir := s.dir
+	if dirKey != "" {
+		if dir = s.localPath(dirKey); dir == "" {
+			return nil, false, nil
+		}
+	} else if dir == "" {
+		return nil, false, nil
+	}
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	for _, de := range des {
+		name := de.Name()
+		if strings.Contains(name, "__0x") {
+			return nil, false, nil
+		}
+		if de.IsDir() || !strings.HasPrefix(name, namePrefix) || strings.HasSuffix(name, ".attrs") {
+			continue
+		}
+		fi, err := de.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a temporary file renamed away meanwhile
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		key := name
+		if dirKey != "" {
+			key = dirKey + "/" + name
+		}
+		entries = append(entries, Entry{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+	}
+	return entries, true, nil
 }
 
 // wrap gives err context and maps the bucket's not-found and

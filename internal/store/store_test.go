@@ -505,3 +505,39 @@ func TestEveryKeyReadsBack(t *testing.T) {
 		}
 	})
 }
+
+// TestListDuringWrites lists a directory while objects are written into
+// it: a listing never fails because a temporary file went away meanwhile,
+// and every object it reports is whole.
+func TestListDuringWrites(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
+		ctx := context.Background()
+		data := bytes.Repeat([]byte("x"), 64<<10)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 100 {
+				if err := st.Create(ctx, fmt.Sprintf("example.com/m/@v/v1.0.%d.zip", i), bytes.NewReader(data)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			err := st.List(ctx, "example.com/m/@v/", func(e store.Entry) bool {
+				if strings.HasSuffix(e.Key, ".zip") && e.Size != int64(len(data)) {
+					t.Errorf("listed %s with %d bytes, want %d", e.Key, e.Size, len(data))
+				}
+				return true
+			})
+			if err != nil {
+				t.Fatalf("List during writes: %v (%#v)", err, errors.Unwrap(err))
+			}
+		}
+	})
+}

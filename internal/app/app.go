@@ -54,12 +54,28 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		return nil, err
 	}
 	up := upstream.New(proxies, upstream.Options{UserAgent: "modvault/" + version})
-	v := vault.New(st, up, vault.Options{
+	opts := vault.Options{
 		ListTTL:     cfg.ListTTL,
 		FillTimeout: cfg.FillTimeout,
 		TempDir:     cfg.TempDir,
 		Logger:      log,
-	})
+		NoVerify:    cfg.GONOSUMDB,
+	}
+	switch key := config.SumDBKey(cfg.GOSUMDB); {
+	case key != "":
+		verifier, err := checksumdb.NewVerifier(key, up, st, log)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("gosumdb: %w", err)
+		}
+		opts.Checker = verifier
+		log.Info("verifying modules before storing them", "sumdb", verifier.Name(), "not_verified", cfg.GONOSUMDB)
+	case config.SumDBName(cfg.GOSUMDB) == "":
+		log.Warn("GOSUMDB is off: modules are stored without checksum-database verification")
+	default:
+		log.Warn("no key for the checksum database: modules are stored without verification; give GOSUMDB as name+key", "gosumdb", cfg.GOSUMDB)
+	}
+	v := vault.New(st, up, opts)
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})
 	var sumdb http.Handler
 	if len(cfg.SumDB) > 0 {

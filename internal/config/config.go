@@ -25,6 +25,8 @@ type Serve struct {
 	Storage         string        // gocloud.dev/blob URL of the store
 	Upstream        string        // GOPROXY-style upstream list
 	SumDB           []string      // checksum database names served under /sumdb/
+	GOSUMDB         string        // the checksum database that verifies modules, as in GOSUMDB
+	GONOSUMDB       string        // module path patterns not verified, as in GONOSUMDB
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
 	TempDir         string        // where zips wait while they are validated
@@ -103,10 +105,17 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	if c.Upstream == "" {
 		c.Upstream, c.Origins["upstream"] = fromGoEnv(ctx, env, "GOPROXY")
 	}
+	if c.GOSUMDB == "" {
+		c.GOSUMDB, c.Origins["gosumdb"] = fromGoEnv(ctx, env, "GOSUMDB")
+	}
+	if c.GONOSUMDB == "" && c.Origins["gonosumdb"] == "default" {
+		// As the go command: GONOSUMDB, else GOPRIVATE; "go env GONOSUMDB"
+		// applies the same fallback to the go env file.
+		c.GONOSUMDB, c.Origins["gonosumdb"] = fromGoEnv(ctx, env, "GONOSUMDB")
+	}
 	if sumdb == "" {
-		gosumdb, origin := fromGoEnv(ctx, env, "GOSUMDB")
-		c.Origins["sumdb"] = origin
-		if name := SumDBName(gosumdb); name != "" {
+		c.Origins["sumdb"] = c.Origins["gosumdb"]
+		if name := SumDBName(c.GOSUMDB); name != "" {
 			c.SumDB = []string{name}
 		}
 	} else {
@@ -167,6 +176,8 @@ func serveFlags(c *Serve, sumdb *string) *flag.FlagSet {
 	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
 	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
 	fs.StringVar(sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
+	fs.StringVar(&c.GOSUMDB, "gosumdb", "", `checksum database that verifies every module before it is stored, as in GOSUMDB: "name+key [url]", a known name, or off (default: $GOSUMDB, else go env GOSUMDB)`)
+	fs.StringVar(&c.GONOSUMDB, "gonosumdb", "", "module path patterns that are not verified, as in GONOSUMDB (default: $GONOSUMDB, else $GOPRIVATE, else go env)")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
@@ -181,6 +192,11 @@ func serveFlags(c *Serve, sumdb *string) *flag.FlagSet {
 func fromGoEnv(ctx context.Context, env Env, name string) (value, origin string) {
 	if v := env.Getenv(name); v != "" {
 		return v, "env " + name
+	}
+	if name == "GONOSUMDB" {
+		if v := env.Getenv("GOPRIVATE"); v != "" {
+			return v, "env GOPRIVATE"
+		}
 	}
 	v, err := env.GoEnv(ctx, name)
 	if err != nil || v == "" {
@@ -208,6 +224,31 @@ func SumDBName(gosumdb string) string {
 	}
 	name, _, _ := strings.Cut(f[0], "+")
 	return name
+}
+
+// knownKey returns the verifier key of a checksum database the go command
+// knows by name (cmd/go/internal/modfetch), so that GOSUMDB may name it
+// without a key.
+func knownKey(name string) string {
+	switch name {
+	case "sum.golang.org", "sum.golang.google.cn":
+		return "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
+	}
+	return ""
+}
+
+// SumDBKey returns the verifier key of a GOSUMDB value: the key it gives
+// ("name+hash+key [url]"), or the known key of a database the go command
+// knows by name; "" for off, empty or an unknown name without a key.
+func SumDBKey(gosumdb string) string {
+	f := strings.Fields(gosumdb)
+	if len(f) == 0 || f[0] == "off" {
+		return ""
+	}
+	if strings.Contains(f[0], "+") {
+		return f[0]
+	}
+	return knownKey(f[0])
 }
 
 // DataDir returns modvault's directory under the user's data directory:

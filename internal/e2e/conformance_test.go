@@ -17,7 +17,7 @@ import (
 // user as "server response:".
 func TestGoCommandPrintsModvaultsReason(t *testing.T) {
 	up := proxytest.New(t, modules()...)
-	mv := startModvault(t, up.URL, up.SumDBName, "mem://")
+	mv := startModvault(t, up.URL, up.GOSUMDB(), "mem://")
 	g := proxytest.NewGo(t, mv, up.GOSUMDB())
 	out, err := g.Run("mod", "download", "example.com/b@v1.9.9")
 	if err == nil {
@@ -35,7 +35,7 @@ func TestGoCommandFallsThroughOnNotFound(t *testing.T) {
 	other := proxytest.New(t, proxytest.Module{Path: "example.com/elsewhere", Version: "v1.0.0", Files: map[string]string{
 		"go.mod": "module example.com/elsewhere\n", "e.go": "package elsewhere\n",
 	}})
-	mv := startModvault(t, up.URL, up.SumDBName, "mem://")
+	mv := startModvault(t, up.URL, up.GOSUMDB(), "mem://")
 	g := proxytest.NewGo(t, mv+","+other.URL, "off")
 	g.Must("mod", "download", "example.com/elsewhere@v1.0.0")
 	if other.Requests("/example.com/elsewhere/@v/v1.0.0.zip") != 1 {
@@ -52,7 +52,7 @@ func TestGoCommandSkipsRetractedLatest(t *testing.T) {
 		proxytest.Module{Path: mod, Version: "v1.0.0", Files: map[string]string{"go.mod": "module example.com/r\n", "r.go": "package r\n"}},
 		proxytest.Module{Path: mod, Version: "v1.1.0", Files: map[string]string{"go.mod": "module example.com/r\n\nretract v1.1.0 // published by mistake\n", "r.go": "package r\n"}},
 	)
-	mv := startModvault(t, up.URL, up.SumDBName, "mem://")
+	mv := startModvault(t, up.URL, up.GOSUMDB(), "mem://")
 	g := proxytest.NewGo(t, mv, up.GOSUMDB())
 	if out := g.Must("list", "-m", mod+"@latest"); strings.TrimSpace(out) != mod+" v1.0.0" {
 		t.Errorf("go list -m %s@latest = %q, want v1.0.0 (v1.1.0 is retracted)", mod, out)
@@ -76,7 +76,7 @@ func TestGoCommandLatestOfUntaggedModule(t *testing.T) {
 	up := proxytest.New(t, proxytest.Module{Path: mod, Version: pseudo, Files: map[string]string{
 		"go.mod": "module example.com/untagged\n", "u.go": "package untagged\n",
 	}})
-	mv := startModvault(t, up.URL, up.SumDBName, "mem://")
+	mv := startModvault(t, up.URL, up.GOSUMDB(), "mem://")
 	g := proxytest.NewGo(t, mv, up.GOSUMDB())
 	if out := g.Must("list", "-m", "-versions", mod); strings.TrimSpace(out) != mod {
 		t.Errorf("go list -m -versions = %q, want no versions", out)
@@ -95,7 +95,7 @@ func TestUpstreamRedirectsAreFollowed(t *testing.T) {
 		http.Redirect(w, r, up.URL+r.URL.Path, http.StatusFound)
 	}))
 	t.Cleanup(cdn.Close)
-	mv := startModvault(t, cdn.URL, up.SumDBName, "mem://")
+	mv := startModvault(t, cdn.URL, up.GOSUMDB(), "mem://")
 	g := proxytest.NewGo(t, mv, up.GOSUMDB())
 	out := g.Must("mod", "download", "-json", "example.com/a@v1.0.0")
 	if !strings.Contains(out, `"Sum": "`+up.ZipHash("example.com/a", "v1.0.0")+`"`) {

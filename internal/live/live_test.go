@@ -181,6 +181,7 @@ func startModvault(t *testing.T, storage, upstreamList string) *modvault {
 		Storage:         storage,
 		Upstream:        upstreamList,
 		SumDB:           []string{sumdbName},
+		GOSUMDB:         gosumdb, // verify every module before storing it
 		ListTTL:         time.Minute,
 		FillTimeout:     10 * time.Minute,
 		ShutdownTimeout: time.Minute,

@@ -151,6 +151,30 @@ func (u *Upstream) Add(m Module) {
 	u.versions[m.Path][m.Version] = v
 }
 
+// TamperZip makes the upstream serve a zip with files instead of the
+// version's own, while its checksum database keeps the original hash: a
+// lying upstream.
+func (u *Upstream) TamperZip(path, vers string, files map[string]string) {
+	u.t.Helper()
+	v := u.get(path, vers)
+	tampered := v.zipPath + ".tampered.zip"
+	if err := writeZip(tampered, Module{Path: path, Version: vers, Files: files}); err != nil {
+		u.t.Fatal(err)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	v.zipPath = tampered
+}
+
+// TamperMod makes the upstream serve mod as the version's .mod, while its
+// checksum database keeps the original hash.
+func (u *Upstream) TamperMod(path, vers, mod string) {
+	v := u.get(path, vers)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	v.mod = []byte(mod)
+}
+
 // Remove makes a module version unavailable (like deleting a tag).
 func (u *Upstream) Remove(path, vers string) {
 	u.mu.Lock()
@@ -166,7 +190,11 @@ func (u *Upstream) ModHash(path, vers string) string { return u.get(path, vers).
 
 // ZipBytes returns a version's zip as served.
 func (u *Upstream) ZipBytes(path, vers string) []byte {
-	b, err := os.ReadFile(u.get(path, vers).zipPath)
+	v := u.get(path, vers)
+	u.mu.Lock()
+	zipPath := v.zipPath
+	u.mu.Unlock()
+	b, err := os.ReadFile(zipPath)
 	if err != nil {
 		u.t.Fatal(err)
 	}
@@ -307,6 +335,11 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	u.mu.Lock()
 	v := vers[ver]
+	var modBody []byte
+	var zipPath string
+	if v != nil {
+		modBody, zipPath = v.mod, v.zipPath // Tamper may change them
+	}
 	u.mu.Unlock()
 	if v == nil {
 		http.Error(w, "not found: "+mod+"@"+ver+": invalid version: unknown revision "+ver, http.StatusNotFound)
@@ -317,10 +350,10 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(v.info)
 	case ".mod":
-		w.Write(v.mod)
+		w.Write(modBody)
 	case ".zip":
 		w.Header().Set("Content-Type", "application/zip")
-		http.ServeFile(w, r, v.zipPath)
+		http.ServeFile(w, r, zipPath)
 	default:
 		http.Error(w, "not found", http.StatusNotFound)
 	}

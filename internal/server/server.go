@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
@@ -230,6 +231,12 @@ func classify(err error) (int, string) {
 		return http.StatusBadGateway, fmt.Sprintf("bad gateway: upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
 	case errors.Is(err, fs.ErrNotExist):
 		return http.StatusNotFound, "not found: " + err.Error()
+	case errors.Is(err, checksumdb.ErrMismatch):
+		return http.StatusForbidden, "forbidden: " + err.Error()
+	case errors.Is(err, checksumdb.ErrSecurity):
+		return http.StatusServiceUnavailable, "service unavailable: " + err.Error()
+	case errors.Is(err, checksumdb.ErrUnverifiable):
+		return http.StatusBadGateway, "bad gateway: " + err.Error()
 	case errors.Is(err, vault.ErrInvalid):
 		return http.StatusBadGateway, "bad gateway: " + err.Error()
 	case errors.Is(err, context.DeadlineExceeded):

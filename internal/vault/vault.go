@@ -31,6 +31,7 @@ import (
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/singleflight"
 
@@ -87,6 +88,19 @@ type Options struct {
 	// MaxZipSize is the largest zip accepted from the upstream, in bytes.
 	// Zero means golang.org/x/mod/zip.MaxZipFile, the go command's limit.
 	MaxZipSize int64
+	// Checker, if not nil, verifies the .mod and .zip of every module
+	// whose path does not match NoVerify before they are stored.
+	Checker Checker
+	// NoVerify is a GONOSUMDB-style list of module path patterns
+	// (module.MatchPrefixPatterns) that are not verified.
+	NoVerify string
+}
+
+// Checker verifies module hashes, typically against a checksum database.
+type Checker interface {
+	// Check reports whether hash (an "h1:" hash) is the right one for
+	// path@version, where version ends in "/go.mod" for a .mod file.
+	Check(ctx context.Context, path, version, hash string) error
 }
 
 // Vault serves module versions from a store and fills it from an upstream.
@@ -355,6 +369,13 @@ func (v *Vault) fillInfo(ctx context.Context, mod, version string) error {
 	if got := modfile.ModulePath(modBody); got != mod {
 		return fmt.Errorf("%w: %s@%s: go.mod declares module path %q, want %q", ErrInvalid, mod, version, got, mod)
 	}
+	if err := v.verify(ctx, mod, version+"/go.mod", func() (string, error) {
+		return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(modBody)), nil
+		})
+	}); err != nil {
+		return err
+	}
 	if err := v.createOnce(ctx, modKey, modBody, infoKey); err != nil {
 		return err
 	}
@@ -433,10 +454,30 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	if err := checkZipContents(f, n, mv, storedMod); err != nil {
 		return err
 	}
+	if err := v.verify(ctx, mod, version, func() (string, error) { return dirhash.HashZip(f.Name(), dirhash.Hash1) }); err != nil {
+		return err
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewinding %s: %w", f.Name(), err)
 	}
 	if err := v.store.Create(ctx, zipKey, f); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// verify checks the hash of a module file with the Checker, unless there
+// is none or the module matches NoVerify.
+func (v *Vault) verify(ctx context.Context, mod, version string, hash func() (string, error)) error {
+	if v.opts.Checker == nil || module.MatchPrefixPatterns(v.opts.NoVerify, mod) {
+		return nil
+	}
+	h, err := hash()
+	if err != nil {
+		return fmt.Errorf("%w: hashing %s@%s: %v", ErrInvalid, mod, version, err)
+	}
+	if err := v.opts.Checker.Check(ctx, mod, version, h); err != nil {
+		v.log.Error("verification failed: nothing stored", "module", mod, "version", version, "err", err)
 		return err
 	}
 	return nil

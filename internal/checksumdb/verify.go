@@ -1,0 +1,172 @@
+package checksumdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modvault/modvault/internal/store"
+	"github.com/modvault/modvault/internal/upstream"
+)
+
+// ErrMismatch is wrapped by [MismatchError].
+var ErrMismatch = errors.New("checksum mismatch")
+
+// ErrSecurity is returned by every check once the database was caught
+// misbehaving (a fork: two inconsistent signed trees). Fills of verified
+// modules stop until an operator acts.
+var ErrSecurity = errors.New("checksum database misbehavior detected")
+
+// ErrUnverifiable is wrapped by errors of checks that could not be made:
+// the database could not be reached or has no record of the version.
+var ErrUnverifiable = errors.New("cannot verify against the checksum database")
+
+// MismatchError says that a module file's hash differs from the one the
+// checksum database recorded for it.
+type MismatchError struct {
+	Path    string // module path
+	Version string // version, with "/go.mod" for the .mod file
+	Got     string // the hash of what the upstream sent
+	Want    string // the hash the database recorded
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("checksum mismatch for %s@%s: the upstream sent %s, the checksum database has %s", e.Path, e.Version, e.Got, e.Want)
+}
+
+// Unwrap returns ErrMismatch.
+func (e *MismatchError) Unwrap() error { return ErrMismatch }
+
+// Verifier checks module hashes against a checksum database, fetched
+// through the upstream proxies' /sumdb/$name/ endpoints. Its state (the
+// latest signed tree it has seen, and the tiles and lookups it has read) is
+// kept in the store under sumdb/$name/, so every new tree is proved
+// consistent with the last one, across restarts.
+type Verifier struct {
+	name   string
+	client *sumdb.Client
+	ops    *clientOps
+}
+
+// NewVerifier returns a Verifier for the database with verifier key vkey
+// ("name+hash+key", as in GOSUMDB).
+func NewVerifier(vkey string, up *upstream.Client, st *store.Store, log *slog.Logger) (*Verifier, error) {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("checksum database key %q: %w", vkey, err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ops := &clientOps{name: v.Name(), key: vkey, up: up, store: st, log: log}
+	return &Verifier{name: v.Name(), client: sumdb.NewClient(ops), ops: ops}, nil
+}
+
+// Name returns the database's name.
+func (v *Verifier) Name() string { return v.name }
+
+// Check reports whether hash (an "h1:" hash) is what the database records
+// for path@version; version ends in "/go.mod" for a .mod file. A different
+// hash is a [*MismatchError]; a database caught misbehaving, [ErrSecurity].
+func (v *Verifier) Check(ctx context.Context, path, version, hash string) error {
+	if v.ops.forked.Load() {
+		return fmt.Errorf("%w: refusing to verify %s@%s until an operator acts (see the log)", ErrSecurity, path, version)
+	}
+	lines, err := v.client.Lookup(path, version)
+	if v.ops.forked.Load() {
+		return fmt.Errorf("%w: while verifying %s@%s", ErrSecurity, path, version)
+	}
+	if err != nil {
+		// Lookup formats its errors with %v, so they cannot be unwrapped.
+		return fmt.Errorf("%w %s: %v", ErrUnverifiable, v.name, err)
+	}
+	prefix := path + " " + version + " "
+	for _, line := range lines {
+		if want, ok := strings.CutPrefix(line, prefix); ok {
+			if want != hash {
+				return &MismatchError{Path: path, Version: version, Got: hash, Want: want}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %s: it has no hash for %s@%s", ErrUnverifiable, v.name, path, version)
+}
+
+// clientOps implements sumdb.ClientOps over the upstream and the store.
+type clientOps struct {
+	name   string
+	key    string
+	up     *upstream.Client
+	store  *store.Store
+	log    *slog.Logger
+	mu     sync.Mutex // serializes WriteConfig's compare-and-swap
+	forked atomic.Bool
+}
+
+// remoteTimeout bounds one request to the database (sumdb.ClientOps has no
+// context).
+const remoteTimeout = time.Minute
+
+// maxRemote bounds one database answer (a full tile is 8 KiB; a lookup is
+// smaller).
+const maxRemote = 1 << 20
+
+func (o *clientOps) ReadRemote(path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	defer cancel()
+	return o.up.GetBytes(ctx, "sumdb/"+o.name+path, maxRemote)
+}
+
+func (o *clientOps) ReadConfig(file string) ([]byte, error) {
+	if file == "key" {
+		return []byte(o.key), nil
+	}
+	b, err := o.store.ReadAll(context.Background(), "sumdb/"+file)
+	if errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(file, "/latest") {
+		return nil, nil // start from an empty tree
+	}
+	return b, err
+}
+
+func (o *clientOps) WriteConfig(file string, old, new []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	cur, err := o.ReadConfig(file)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cur, old) {
+		return sumdb.ErrWriteConflict
+	}
+	return o.store.Put(context.Background(), "sumdb/"+file, bytes.NewReader(new))
+}
+
+func (o *clientOps) ReadCache(file string) ([]byte, error) {
+	return o.store.ReadAll(context.Background(), "sumdb/"+file)
+}
+
+func (o *clientOps) WriteCache(file string, data []byte) {
+	if err := o.store.Put(context.Background(), "sumdb/"+file, bytes.NewReader(data)); err != nil {
+		o.log.Warn("checksum database cache write failed", "file", file, "err", err)
+	}
+}
+
+func (o *clientOps) Log(msg string) { o.log.Info("checksum database", "db", o.name, "msg", msg) }
+
+// SecurityError records a fork: it is logged at error level and every later
+// check fails with ErrSecurity. The server keeps running.
+func (o *clientOps) SecurityError(msg string) {
+	o.forked.Store(true)
+	o.log.Error("SECURITY ERROR: checksum database misbehavior detected; fills of verified modules are stopped",
+		"db", o.name, "msg", msg)
+}

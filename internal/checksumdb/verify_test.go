@@ -1,0 +1,125 @@
+package checksumdb
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modvault/modvault/internal/store"
+	"github.com/modvault/modvault/internal/upstream"
+)
+
+const testDB = "sum.verify.test"
+
+// testDatabase serves one or two checksum databases signed with the same
+// key under /sumdb/testDB/; fork switches to the second, whose records
+// differ: to a client that saw the first, a forked tree.
+type testDatabase struct {
+	vkey   string
+	dbs    [2]http.Handler
+	forked atomic.Bool
+	URL    string
+}
+
+func newTestDatabase(t *testing.T) *testDatabase {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &testDatabase{vkey: vkey}
+	for i := range d.dbs {
+		gosum := func(path, vers string) ([]byte, error) {
+			// Database i records hash "h1:<i>…" for every version.
+			h := fmt.Sprintf("h1:%d%s", i, strings.Repeat("A", 42))
+			return fmt.Appendf(nil, "%s %s %s\n%s %s/go.mod %s\n", path, vers, h, path, vers, h), nil
+		}
+		d.dbs[i] = http.StripPrefix("/sumdb/"+testDB, sumdb.NewServer(sumdb.NewTestServer(skey, gosum)))
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := 0
+		if d.forked.Load() {
+			i = 1
+		}
+		d.dbs[i].ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	d.URL = srv.URL
+	return d
+}
+
+func newTestVerifier(t *testing.T, d *testDatabase, st *store.Store) *Verifier {
+	t.Helper()
+	up := upstream.New([]upstream.Proxy{{URL: d.URL}}, upstream.Options{})
+	v, err := NewVerifier(d.vkey, up, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestVerifierChecksHashes(t *testing.T) {
+	d := newTestDatabase(t)
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newTestVerifier(t, d, st)
+	ctx := context.Background()
+	good := "h1:0" + strings.Repeat("A", 42)
+	if err := v.Check(ctx, "example.com/m", "v1.0.0", good); err != nil {
+		t.Errorf("Check with the recorded hash: %v", err)
+	}
+	if err := v.Check(ctx, "example.com/m", "v1.0.0/go.mod", good); err != nil {
+		t.Errorf("Check of the .mod with the recorded hash: %v", err)
+	}
+	bad := "h1:" + strings.Repeat("B", 43)
+	err = v.Check(ctx, "example.com/m", "v1.0.0", bad)
+	var me *MismatchError
+	if !errors.As(err, &me) || !errors.Is(err, ErrMismatch) || me.Got != bad || me.Want != good {
+		t.Errorf("Check with another hash = %v, want a MismatchError naming both hashes", err)
+	}
+	// The verified tree head is kept in the store, for the next start.
+	if b, err := st.ReadAll(ctx, "sumdb/"+testDB+"/latest"); err != nil || !strings.Contains(string(b), "go.sum database tree") {
+		t.Errorf("stored latest tree: %q, %v", b, err)
+	}
+}
+
+// TestVerifierStopsOnFork: a database that signs a tree inconsistent with
+// one the verifier saw before (even before a restart: the tree is kept in
+// the store) is reported, and from then on every check fails with
+// ErrSecurity; the process does not exit.
+func TestVerifierStopsOnFork(t *testing.T) {
+	d := newTestDatabase(t)
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first := newTestVerifier(t, d, st)
+	if err := first.Check(ctx, "example.com/m", "v1.0.0", "h1:0"+strings.Repeat("A", 42)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new verifier (a restart) over the same store meets a forked tree.
+	d.forked.Store(true)
+	v := newTestVerifier(t, d, st)
+	err = v.Check(ctx, "example.com/other", "v1.0.0", "h1:1"+strings.Repeat("A", 42))
+	if !errors.Is(err, ErrSecurity) {
+		t.Fatalf("Check against a forked tree = %v, want ErrSecurity", err)
+	}
+	if err := v.Check(ctx, "example.com/third", "v1.0.0", "h1:1"+strings.Repeat("A", 42)); !errors.Is(err, ErrSecurity) {
+		t.Errorf("Check after a fork was seen = %v, want ErrSecurity", err)
+	}
+}

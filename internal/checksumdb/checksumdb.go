@@ -1,18 +1,29 @@
 // Package checksumdb serves the checksum-database proxy endpoints,
 // $proxy/sumdb/$name/{supported,latest,lookup/…,tile/…}, for the configured
-// database names by passing them through to the upstream proxies' own
-// /sumdb/$name/ endpoints.
+// database names, and verifies module hashes against a database.
+//
+// Lookups and tiles are answered from the store first, and what the
+// upstream proxies' own /sumdb/$name/ endpoints answer is kept there, under
+// the same paths: the same keys the [Verifier] caches its reads under. So a
+// go command with GOSUMDB on can verify every module modvault holds while
+// the upstream is gone.
 package checksumdb
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
 )
 
@@ -20,16 +31,17 @@ import (
 type Proxy struct {
 	names []string
 	up    *upstream.Client
+	store *store.Store
 	log   *slog.Logger
 }
 
 // New returns a Proxy for the checksum databases with the given names
-// (for example the name in GOSUMDB).
-func New(names []string, up *upstream.Client, log *slog.Logger) *Proxy {
+// (for example the name in GOSUMDB), keeping lookups and tiles in st.
+func New(names []string, up *upstream.Client, st *store.Store, log *slog.Logger) *Proxy {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Proxy{names: names, up: up, log: log}
+	return &Proxy{names: names, up: up, store: st, log: log}
 }
 
 // Names returns the names of the databases served.
@@ -51,50 +63,115 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rest == "supported" {
 		// 200 makes the go command use this proxy for every checksum
-		// database request, so answer it only when there is an upstream
-		// to pass them to; a 404 sends the go command elsewhere.
-		if !p.hasUpstream() {
-			http.Error(w, "not found: no upstream to serve the checksum database from", http.StatusNotFound)
-			return
-		}
+		// database request; the store answers what it holds.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	resp, err := p.up.Get(r.Context(), "sumdb/"+name+"/"+rest)
-	if err != nil {
-		var ue *upstream.Error
-		if errors.As(err, &ue) && (ue.Status == http.StatusNotFound || ue.Status == http.StatusGone || ue.Status == http.StatusBadRequest) {
-			http.Error(w, ue.Text, ue.Status)
+	var tile *tlog.Tile
+	if strings.HasPrefix(rest, "tile/") {
+		t, err := tlog.ParseTilePath(rest)
+		if err != nil {
+			http.Error(w, "bad request: malformed tile path", http.StatusBadRequest)
 			return
 		}
-		p.log.Warn("checksum database upstream failed", "path", r.URL.Path, "err", err)
-		msg := "bad gateway: checksum database upstream unreachable"
-		if ue != nil {
-			msg = fmt.Sprintf("bad gateway: checksum database upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
-		}
-		http.Error(w, msg, http.StatusBadGateway)
-		return
+		tile = &t
 	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Content-Length", "Cache-Control"} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
+	ctx := r.Context()
+	key := "sumdb/" + name + "/" + rest
+	if rest != "latest" {
+		if body, err := p.store.ReadAll(ctx, key); err == nil {
+			p.write(w, r, rest, body)
+			return
 		}
 	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
+	body, err := p.up.GetBytes(ctx, key, maxRemote)
+	if err == nil {
+		if rest != "latest" {
+			// Lookups and tiles never change (a lookup's signed tree head
+			// does, but any copy stays valid). The go command verifies
+			// what it gets, and so does the Verifier reading it back.
+			if err := p.store.Create(context.WithoutCancel(ctx), key, bytes.NewReader(body)); err != nil && !errors.Is(err, fs.ErrExist) {
+				p.log.Warn("storing checksum database answer", "key", key, "err", err)
+			}
+		}
+		p.write(w, r, rest, body)
 		return
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		p.log.Warn("checksum database copy failed", "path", r.URL.Path, "err", err)
+	// The upstream failed: answer from the store where it can.
+	switch {
+	case rest == "latest":
+		// The last tree head the Verifier proved consistent.
+		if body, serr := p.store.ReadAll(ctx, key); serr == nil && len(body) > 0 {
+			p.write(w, r, rest, body)
+			return
+		}
+	case tile != nil && tile.W < 1<<tile.H:
+		if body := p.partialTile(ctx, name, *tile); body != nil {
+			p.write(w, r, rest, body)
+			return
+		}
 	}
+	var ue *upstream.Error
+	if errors.As(err, &ue) && (ue.Status == http.StatusNotFound || ue.Status == http.StatusGone || ue.Status == http.StatusBadRequest) {
+		http.Error(w, ue.Text, ue.Status)
+		return
+	}
+	if errors.As(err, &ue) && ue.URL == "" {
+		http.Error(w, "not found: not in the store, and no upstream to fetch it from", http.StatusNotFound)
+		return
+	}
+	p.log.Warn("checksum database upstream failed", "path", r.URL.Path, "err", err)
+	msg := "bad gateway: checksum database upstream unreachable"
+	if ue != nil {
+		msg = fmt.Sprintf("bad gateway: checksum database upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
+	}
+	http.Error(w, msg, http.StatusBadGateway)
 }
 
-// hasUpstream reports whether requests can be passed to an upstream proxy.
-func (p *Proxy) hasUpstream() bool {
-	proxies := p.up.Proxies()
-	return len(proxies) > 0 && !proxies[0].Off
+// partialTile cuts a partial tile (its first W hashes) from a stored full
+// tile or a stored longer partial tile of the same position, which hold the
+// same hashes first; nil if none is stored.
+func (p *Proxy) partialTile(ctx context.Context, name string, t tlog.Tile) []byte {
+	want := t.W * tlog.HashSize
+	full := t
+	full.W = 1 << t.H
+	if b, err := p.store.ReadAll(ctx, "sumdb/"+name+"/"+full.Path()); err == nil && len(b) >= want {
+		return b[:want]
+	}
+	prefix := "sumdb/" + name + "/" + full.Path() + ".p/"
+	var best string
+	bestW := 0
+	_ = p.store.List(ctx, prefix, func(e store.Entry) bool {
+		if w, err := strconv.Atoi(strings.TrimPrefix(e.Key, prefix)); err == nil && w > t.W && (bestW == 0 || w < bestW) {
+			best, bestW = e.Key, w
+		}
+		return true
+	})
+	if best == "" {
+		return nil
+	}
+	if b, err := p.store.ReadAll(ctx, best); err == nil && len(b) >= want {
+		return b[:want]
+	}
+	return nil
+}
+
+// write answers with a database response body.
+func (p *Proxy) write(w http.ResponseWriter, r *http.Request, rest string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if strings.HasPrefix(rest, "tile/") {
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=60")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
 }
 
 // validRest accepts the database endpoints (rest is a decoded path) and

@@ -2,6 +2,7 @@ package checksumdb
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/modvault/modvault/internal/proxytest"
+	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
 )
 
@@ -89,7 +91,11 @@ func startProxy(t *testing.T, list string) string {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := New([]string{dbName}, upstream.New(proxies, upstream.Options{}), log)
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New([]string{dbName}, upstream.New(proxies, upstream.Options{}), st, log)
 	if got := p.Names(); len(got) != 1 || got[0] != dbName {
 		t.Fatalf("Names() = %q", got)
 	}
@@ -137,11 +143,17 @@ func TestSupportedForConfiguredDatabase(t *testing.T) {
 // TestNotSupportedWithoutUpstream checks that modvault does not claim a
 // checksum database it cannot serve: a 200 would make the go command send
 // every lookup to modvault and fail verification.
-func TestNotSupportedWithoutUpstream(t *testing.T) {
+// TestWithoutUpstreamTheStoreAnswers: with no upstream (air-gapped), the
+// database is still supported, answered from the store, and what the store
+// lacks is a plain 404.
+func TestWithoutUpstreamTheStoreAnswers(t *testing.T) {
 	for _, list := range []string{"", "off", "direct"} {
 		mv := startProxy(t, list)
-		if r := get(t, mv, "/sumdb/"+dbName+"/supported"); r.status != http.StatusNotFound {
-			t.Errorf("upstream %q: supported: %d %s, want 404", list, r.status, r.body)
+		if r := get(t, mv, "/sumdb/"+dbName+"/supported"); r.status != http.StatusOK {
+			t.Errorf("upstream %q: supported: %d %s, want 200", list, r.status, r.body)
+		}
+		if r := get(t, mv, "/sumdb/"+dbName+"/lookup/example.com/a@v1.0.0"); r.status != http.StatusNotFound {
+			t.Errorf("upstream %q: lookup of something not stored: %d %s, want 404", list, r.status, r.body)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package checksumdb
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -121,5 +122,56 @@ func TestVerifierStopsOnFork(t *testing.T) {
 	}
 	if err := v.Check(ctx, "example.com/third", "v1.0.0", "h1:1"+strings.Repeat("A", 42)); !errors.Is(err, ErrSecurity) {
 		t.Errorf("Check after a fork was seen = %v, want ErrSecurity", err)
+	}
+}
+
+// TestPartialTilesCutFromStoredTiles: with the upstream gone, a partial
+// tile the store lacks is cut from a stored full tile, or from a stored
+// longer partial tile, whose first hashes are the same; with neither, 404,
+// so the go command falls back to the full tile.
+func TestPartialTilesCutFromStoredTiles(t *testing.T) {
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	full := make([]byte, 256*32)
+	for i := range full {
+		full[i] = byte(i * 7)
+	}
+	put := func(key string, b []byte) {
+		if err := st.Create(ctx, "sumdb/"+testDB+"/"+key, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("tile/8/0/000", full)
+	put("tile/8/1/000.p/9", full[:9*32])
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	p := New([]string{testDB}, upstream.New([]upstream.Proxy{{URL: dead.URL}}, upstream.Options{}), st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		path string
+		want []byte // nil: 404
+	}{
+		{"tile/8/0/000.p/5", full[:5*32]},
+		{"tile/8/0/000", full},
+		{"tile/8/1/000.p/3", full[:3*32]},
+		{"tile/8/1/000.p/12", nil},
+		{"tile/8/0/001.p/5", nil},
+	} {
+		resp, err := http.Get(srv.URL + "/sumdb/" + testDB + "/" + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case c.want == nil && resp.StatusCode == http.StatusOK:
+			t.Errorf("%s: 200 with %d bytes, want no answer (nothing stored covers it)", c.path, len(body))
+		case c.want != nil && (resp.StatusCode != http.StatusOK || !bytes.Equal(body, c.want)):
+			t.Errorf("%s: %d with %d bytes, want 200 with the first %d bytes of the stored tile", c.path, resp.StatusCode, len(body), len(c.want))
+		}
 	}
 }

@@ -86,3 +86,39 @@ func TestNoVerifyPatternsSkipVerification(t *testing.T) {
 		t.Errorf("modvault looked up a module under GONOSUMDB in the checksum database %d times", lookups)
 	}
 }
+
+// TestChecksumDatabaseWorksOffline: after modules went through modvault
+// once, a go command with an empty module cache, an empty go.sum and
+// GOSUMDB on downloads and verifies them all while the upstream (and with
+// it the checksum database) is gone: lookups and tiles come from modvault's
+// store.
+func TestChecksumDatabaseWorksOffline(t *testing.T) {
+	up := proxytest.New(t, modules()...)
+	_, storage := fileStore(t)
+	mv := startModvault(t, up.URL, up.GOSUMDB(), storage)
+	g := proxytest.NewGo(t, mv, up.GOSUMDB())
+	g.WriteFile("main.go", mainGo)
+	g.Must("get", "example.com/a@latest", "example.com/b/v2@v2.0.0", "example.com/Upper@v1.0.0-RC1", "example.com/old@v2.0.0+incompatible")
+	gomod, err := os.ReadFile(filepath.Join(g.Dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := os.ReadFile(filepath.Join(g.Dir, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	up.Close()
+	off := proxytest.NewGo(t, mv, up.GOSUMDB())
+	off.WriteFile("main.go", mainGo)
+	off.WriteFile("go.mod", string(gomod))
+	off.Must("mod", "download")
+	off.Must("build", "-o", filepath.Join(t.TempDir(), "prog"), ".")
+	got, err := os.ReadFile(filepath.Join(off.Dir, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(sum) {
+		t.Errorf("go.sum written offline differs from the one written online:\noffline:\n%s\nonline:\n%s", got, sum)
+	}
+}

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	modvault [serve] [flags]   run the proxy (the default)
+//	modvault verify [flags]    re-check every stored version; exit 1 on problems
 //	modvault version           print the version
 package main
 
@@ -22,7 +23,9 @@ import (
 	"syscall"
 
 	"github.com/modvault/modvault/internal/app"
+	"github.com/modvault/modvault/internal/audit"
 	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -34,13 +37,15 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "version" || args[0] == "help") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
+	case "verify":
+		return verify(args, stdout, stderr)
 	case "help":
 		config.ServeUsage(stdout)
 		fmt.Fprintln(stdout, "\nmodvault version prints the version.")
@@ -71,6 +76,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := a.Serve(ctx, ln); err != nil {
 		log.Error("stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// verify runs "modvault verify": it reports every stored version that is
+// partial, missing a file or changed, and exits 1 if there is any.
+func verify(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.ParseVerify(ctx, args, config.Env{})
+	if err != nil {
+		fmt.Fprintf(stderr, "modvault verify: %v\n", err)
+		return 2
+	}
+	st, err := store.Open(ctx, cfg.Storage)
+	if err != nil {
+		fmt.Fprintf(stderr, "modvault verify: %v\n", err)
+		return 2
+	}
+	defer st.Close()
+	res, err := audit.Run(ctx, st, audit.Options{SumDBs: cfg.SumDBs, Quarantine: cfg.Quarantine, TempDir: cfg.TempDir, Report: stdout})
+	fmt.Fprintf(stdout, "%d versions, %d zips checked; %d hashes matched the checksum database; %d problems; %d objects quarantined\n",
+		res.Versions, res.Zips, res.Verified, res.Problems, res.Quarantined)
+	if err != nil {
+		fmt.Fprintf(stderr, "modvault verify: %v\n", err)
+		return 2
+	}
+	if res.Problems > 0 {
 		return 1
 	}
 	return 0

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -419,5 +420,32 @@ func TestBadSetting(t *testing.T) {
 				t.Errorf("env %q, args %q: %q does not mention %s", tt.env, tt.args, msg, w)
 			}
 		}
+	}
+}
+
+// TestVerifyExitCode: "modvault verify" exits 0 on a whole store and 1,
+// naming the version, when a stored file lacks its .info.
+func TestVerifyExitCode(t *testing.T) {
+	dir := t.TempDir()
+	storage := "file://" + filepath.ToSlash(dir)
+	env := append(os.Environ(), "GOSUMDB=off", "HOME="+t.TempDir())
+	cmd := exec.Command(binary, "verify", "--storage", storage)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "0 problems") {
+		t.Errorf("verify of an empty store: %v\n%s", err, out)
+	}
+	p := filepath.Join(dir, "example.com", "m", "@v", "v1.0.0.mod")
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("module example.com/m\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(binary, "verify", "--storage", storage)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "example.com/m@v1.0.0: partial") {
+		t.Errorf("verify of a store with a partial version: %v (want exit 1)\n%s", err, out)
 	}
 }

@@ -92,15 +92,10 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	})
 
 	if c.Storage == "" {
-		dir, err := DataDir(env.Getenv)
-		if err != nil {
-			return Serve{}, fmt.Errorf("storage: no --storage given and %v", err)
+		var err error
+		if c.Storage, err = defaultStorage(env.Getenv); err != nil {
+			return Serve{}, err
 		}
-		p := filepath.ToSlash(filepath.Join(dir, "store"))
-		if !strings.HasPrefix(p, "/") {
-			p = "/" + p // a Windows path: file:///C:/…
-		}
-		c.Storage = (&url.URL{Scheme: "file", Path: p}).String()
 	}
 	if c.Upstream == "" {
 		c.Upstream, c.Origins["upstream"] = fromGoEnv(ctx, env, "GOPROXY")
@@ -144,6 +139,65 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 		}
 	}
 	return c, nil
+}
+
+// defaultStorage returns the file:// URL of the store under DataDir.
+func defaultStorage(getenv func(string) string) (string, error) {
+	dir, err := DataDir(getenv)
+	if err != nil {
+		return "", fmt.Errorf("storage: no --storage given and %v", err)
+	}
+	p := filepath.ToSlash(filepath.Join(dir, "store"))
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows path: file:///C:/…
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String(), nil
+}
+
+// Verify holds the settings of "modvault verify".
+type Verify struct {
+	Storage    string   // the store to check, as for serve
+	SumDBs     []string // checksum databases whose recorded hashes are compared
+	Quarantine bool     // move failing versions aside
+	TempDir    string   // where zips wait while they are checked
+}
+
+// ParseVerify parses the flags of "modvault verify", with the same
+// defaults and MODVAULT_* variables as serve for the settings they share.
+func ParseVerify(ctx context.Context, args []string, env Env) (Verify, error) {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.GoEnv == nil {
+		env.GoEnv = goEnv
+	}
+	var v Verify
+	var gosumdb string
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&v.Storage, "storage", env.Getenv("MODVAULT_STORAGE"), "store URL (default: as for serve)")
+	fs.StringVar(&gosumdb, "gosumdb", env.Getenv("MODVAULT_GOSUMDB"), "checksum database whose recorded hashes are compared, as in GOSUMDB (default: as for serve)")
+	fs.BoolVar(&v.Quarantine, "quarantine", false, "move every object of a failing version under quarantine/ in the store, so it is fetched again")
+	fs.StringVar(&v.TempDir, "temp-dir", env.Getenv("MODVAULT_TEMP_DIR"), "directory for zips being checked (default: the system's)")
+	if err := fs.Parse(args); err != nil {
+		return Verify{}, err
+	}
+	if fs.NArg() > 0 {
+		return Verify{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if v.Storage == "" {
+		var err error
+		if v.Storage, err = defaultStorage(env.Getenv); err != nil {
+			return Verify{}, err
+		}
+	}
+	if gosumdb == "" {
+		gosumdb, _ = fromGoEnv(ctx, env, "GOSUMDB")
+	}
+	if name := SumDBName(gosumdb); name != "" {
+		v.SumDBs = []string{name}
+	}
+	return v, nil
 }
 
 // setting names a flag as the user set it, for error messages: "--name"

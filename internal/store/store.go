@@ -390,6 +390,25 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(Entry) bool) er
 	}
 }
 
+// Walk calls fn for every object whose key starts with prefix, at any
+// depth, in key order, until fn returns false. It streams: memory does not
+// grow with the number of objects.
+func (s *Store) Walk(ctx context.Context, prefix string, fn func(Entry) bool) error {
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return s.wrap("walking", prefix, err)
+		}
+		if !fn(Entry{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}) {
+			return nil
+		}
+	}
+}
+
 // listLocal lists the direct children of prefix in a file:// store with
 // one directory read. fileblob's own listing fails when a file it saw goes
 // away before it looks at it, as a temporary file does when a write

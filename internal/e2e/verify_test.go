@@ -122,3 +122,28 @@ func TestChecksumDatabaseWorksOffline(t *testing.T) {
 		t.Errorf("go.sum written offline differs from the one written online:\noffline:\n%s\nonline:\n%s", got, sum)
 	}
 }
+
+// TestVersionUnknownToTheChecksumDatabaseIsNotStored: a public version the
+// checksum database has no record of cannot be verified, so it is not
+// stored: 502 naming the reason, and the store stays empty.
+func TestVersionUnknownToTheChecksumDatabaseIsNotStored(t *testing.T) {
+	up := proxytest.New(t, modules()...)
+	up.HideFromSumDB("example.com/b", "v1.1.0")
+	dir, storage := fileStore(t)
+	mv := startModvault(t, up.URL, up.GOSUMDB(), storage)
+	for _, path := range []string{"/example.com/b/@v/v1.1.0.info", "/example.com/b/@v/v1.1.0.zip"} {
+		resp, err := http.Get(mv + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "cannot verify") {
+			t.Errorf("GET %s: %d %q, want 502 saying it cannot verify", path, resp.StatusCode, body)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "example.com", "b", "@v"))
+	if err == nil && len(entries) > 0 {
+		t.Errorf("the store holds %d files of a version it could not verify", len(entries))
+	}
+}

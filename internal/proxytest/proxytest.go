@@ -74,6 +74,7 @@ type Upstream struct {
 	mu       sync.Mutex
 	versions map[string]map[string]*version // path → version → data
 	requests map[string]int                 // URL path → count
+	hidden   map[string]bool                // path@version the checksum database does not know
 	delay    time.Duration
 	fail     func(r *http.Request) (status int, ok bool)
 }
@@ -175,6 +176,18 @@ func (u *Upstream) TamperMod(path, vers, mod string) {
 	v.mod = []byte(mod)
 }
 
+// HideFromSumDB makes the checksum database answer "not found" for a
+// version the proxy still serves (call it before the version is looked up:
+// the database keeps what it once answered).
+func (u *Upstream) HideFromSumDB(path, vers string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.hidden == nil {
+		u.hidden = make(map[string]bool)
+	}
+	u.hidden[path+"@"+vers] = true
+}
+
 // Remove makes a module version unavailable (like deleting a tag).
 func (u *Upstream) Remove(path, vers string) {
 	u.mu.Lock()
@@ -251,6 +264,9 @@ func (u *Upstream) Close() { u.srv.Close() }
 func (u *Upstream) gosum(path, vers string) ([]byte, error) {
 	u.mu.Lock()
 	v := u.versions[path][vers]
+	if u.hidden[path+"@"+vers] {
+		v = nil
+	}
 	u.mu.Unlock()
 	if v == nil {
 		// The sumdb server tests with os.IsNotExist, which does not unwrap.

@@ -13,6 +13,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/server"
@@ -61,6 +65,25 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		Logger:      log,
 		NoVerify:    cfg.GONOSUMDB,
 	}
+	reg := prometheus.NewRegistry()
+	verifyFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "modvault_verification_failures_total",
+		Help: "Module files refused because their checksum-database verification failed, by reason: mismatch, unverifiable (database unreachable or without a record) or security (database misbehavior).",
+	}, []string{"reason"})
+	reg.MustRegister(verifyFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []string{"mismatch", "unverifiable", "security"} {
+		verifyFailures.WithLabelValues(r) // export zeros from the start
+	}
+	opts.VerifyFailed = func(err error) {
+		reason := "unverifiable"
+		switch {
+		case errors.Is(err, checksumdb.ErrMismatch):
+			reason = "mismatch"
+		case errors.Is(err, checksumdb.ErrSecurity):
+			reason = "security"
+		}
+		verifyFailures.WithLabelValues(reason).Inc()
+	}
 	switch key := config.SumDBKey(cfg.GOSUMDB); {
 	case key != "":
 		verifier, err := checksumdb.NewVerifier(key, up, st, log)
@@ -81,12 +104,20 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	if len(cfg.SumDB) > 0 {
 		sumdb = checksumdb.New(cfg.SumDB, up, st, log)
 	}
+	srv := server.New(v, cachedOnly, sumdb, log)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return &App{
-		cfg:     cfg,
-		log:     log,
-		store:   st,
-		vault:   v,
-		Handler: server.New(v, cachedOnly, sumdb, log),
+		cfg:   cfg,
+		log:   log,
+		store: st,
+		vault: v,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/metrics" {
+				metrics.ServeHTTP(w, r)
+				return
+			}
+			srv.ServeHTTP(w, r)
+		}),
 	}, nil
 }
 

@@ -43,6 +43,16 @@ func TestTamperedUpstreamIsRefused(t *testing.T) {
 			t.Errorf("GET %s: %d %q; want 403 naming the checksum mismatch and the database's hash %s", c.path, resp.StatusCode, body, c.want)
 		}
 	}
+	// Each refusal is counted, for alerting.
+	resp, err := http.Get(mv + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `modvault_verification_failures_total{reason="mismatch"} 3`; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+	}
 	for _, bad := range []string{"example.com/b/@v/v1.1.0.zip", "example.com/b/v2/@v/v2.0.0.mod", "example.com/b/v2/@v/v2.0.0.info"} {
 		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(bad))); err == nil {
 			t.Errorf("the store holds %s from a lying upstream", bad)

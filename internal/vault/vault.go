@@ -94,6 +94,9 @@ type Options struct {
 	// NoVerify is a GONOSUMDB-style list of module path patterns
 	// (module.MatchPrefixPatterns) that are not verified.
 	NoVerify string
+	// VerifyFailed, if not nil, is called with every error of the Checker,
+	// for example to count them.
+	VerifyFailed func(error)
 }
 
 // Checker verifies module hashes, typically against a checksum database.
@@ -478,6 +481,9 @@ func (v *Vault) verify(ctx context.Context, mod, version string, hash func() (st
 	}
 	if err := v.opts.Checker.Check(ctx, mod, version, h); err != nil {
 		v.log.Error("verification failed: nothing stored", "module", mod, "version", version, "err", err)
+		if v.opts.VerifyFailed != nil {
+			v.opts.VerifyFailed(err)
+		}
 		return err
 	}
 	return nil

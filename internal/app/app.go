@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,19 +85,28 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		}
 		verifyFailures.WithLabelValues(reason).Inc()
 	}
-	switch key := config.SumDBKey(cfg.GOSUMDB); {
-	case key != "":
-		verifier, err := checksumdb.NewVerifier(key, up, st, log)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("gosumdb: %w", err)
+	var verifiers []*checksumdb.Verifier
+	for db := range strings.SplitSeq(cfg.GOSUMDB, ",") {
+		switch key := config.SumDBKey(db); {
+		case key != "":
+			verifier, err := checksumdb.NewVerifier(key, up, st, log)
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("gosumdb: %w", err)
+			}
+			verifiers = append(verifiers, verifier)
+			log.Info("verifying modules before storing them", "sumdb", verifier.Name(), "not_verified", cfg.GONOSUMDB)
+		case config.SumDBName(db) != "":
+			log.Warn("no key for a checksum database: it cannot verify; give GOSUMDB as name+key", "gosumdb", strings.TrimSpace(db))
 		}
-		opts.Checker = verifier
-		log.Info("verifying modules before storing them", "sumdb", verifier.Name(), "not_verified", cfg.GONOSUMDB)
-	case config.SumDBName(cfg.GOSUMDB) == "":
-		log.Warn("GOSUMDB is off: modules are stored without checksum-database verification")
+	}
+	switch len(verifiers) {
+	case 0:
+		log.Warn("no checksum database (GOSUMDB off or without a key): modules are stored without verification")
+	case 1:
+		opts.Checker = verifiers[0]
 	default:
-		log.Warn("no key for the checksum database: modules are stored without verification; give GOSUMDB as name+key", "gosumdb", cfg.GOSUMDB)
+		opts.Checker = checksumdb.All(verifiers)
 	}
 	v := vault.New(st, up, opts)
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})

@@ -170,3 +170,29 @@ func (o *clientOps) SecurityError(msg string) {
 	o.log.Error("SECURITY ERROR: checksum database misbehavior detected; fills of verified modules are stopped",
 		"db", o.name, "msg", msg)
 }
+
+// All is a Checker over several databases: a hash must be recorded by at
+// least one of them, and every database that has a record must agree. A
+// mismatch or a misbehaving database in any of them fails the check.
+type All []*Verifier
+
+// Check checks hash against every database in a.
+func (a All) Check(ctx context.Context, path, version, hash string) error {
+	var unverifiable error
+	verified := false
+	for _, v := range a {
+		err := v.Check(ctx, path, version, hash)
+		switch {
+		case err == nil:
+			verified = true
+		case errors.Is(err, ErrUnverifiable):
+			unverifiable = err
+		default:
+			return err
+		}
+	}
+	if !verified {
+		return unverifiable
+	}
+	return nil
+}

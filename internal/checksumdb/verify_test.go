@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -35,18 +36,28 @@ type testDatabase struct {
 
 func newTestDatabase(t *testing.T) *testDatabase {
 	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, testDB)
+	return newNamedTestDatabase(t, testDB, func(string) bool { return true })
+}
+
+// newNamedTestDatabase serves database name, which knows the modules
+// whose path knows accepts.
+func newNamedTestDatabase(t *testing.T, name string, knows func(path string) bool) *testDatabase {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &testDatabase{vkey: vkey}
 	for i := range d.dbs {
 		gosum := func(path, vers string) ([]byte, error) {
+			if !knows(path) {
+				return nil, &fs.PathError{Op: "lookup", Path: path, Err: fs.ErrNotExist}
+			}
 			// Database i records hash "h1:<i>…" for every version.
 			h := fmt.Sprintf("h1:%d%s", i, strings.Repeat("A", 42))
 			return fmt.Appendf(nil, "%s %s %s\n%s %s/go.mod %s\n", path, vers, h, path, vers, h), nil
 		}
-		d.dbs[i] = http.StripPrefix("/sumdb/"+testDB, sumdb.NewServer(sumdb.NewTestServer(skey, gosum)))
+		d.dbs[i] = http.StripPrefix("/sumdb/"+name, sumdb.NewServer(sumdb.NewTestServer(skey, gosum)))
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i := 0
@@ -173,5 +184,32 @@ func TestPartialTilesCutFromStoredTiles(t *testing.T) {
 		case c.want != nil && (resp.StatusCode != http.StatusOK || !bytes.Equal(body, c.want)):
 			t.Errorf("%s: %d with %d bytes, want 200 with the first %d bytes of the stored tile", c.path, resp.StatusCode, len(body), len(c.want))
 		}
+	}
+}
+
+// TestAllNeedsOneRecordAndNoDisagreement: with several databases, a hash
+// recorded by one of them passes even if the others have no record; a
+// disagreement fails; no record anywhere cannot be verified.
+func TestAllNeedsOneRecordAndNoDisagreement(t *testing.T) {
+	public := newNamedTestDatabase(t, "sum.public.test", func(p string) bool { return !strings.Contains(p, "private") })
+	private := newNamedTestDatabase(t, "sum.private.test", func(p string) bool { return strings.Contains(p, "private") || strings.Contains(p, "both") })
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := All{newTestVerifier(t, public, st), newTestVerifier(t, private, st)}
+	ctx := context.Background()
+	good := "h1:0" + strings.Repeat("A", 42)
+	for _, path := range []string{"example.com/public", "example.com/private", "example.com/both"} {
+		if err := all.Check(ctx, path, "v1.0.0", good); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	if err := all.Check(ctx, "example.com/both", "v1.1.0", "h1:"+strings.Repeat("B", 43)); !errors.Is(err, ErrMismatch) {
+		t.Errorf("a hash both databases disagree with: %v, want ErrMismatch", err)
+	}
+	nobody := newNamedTestDatabase(t, "sum.nobody.test", func(string) bool { return false })
+	if err := (All{newTestVerifier(t, nobody, st)}).Check(ctx, "example.com/x", "v1.0.0", good); !errors.Is(err, ErrUnverifiable) {
+		t.Errorf("no database has a record: %v, want ErrUnverifiable", err)
 	}
 }

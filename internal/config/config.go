@@ -110,8 +110,10 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	}
 	if sumdb == "" {
 		c.Origins["sumdb"] = c.Origins["gosumdb"]
-		if name := SumDBName(c.GOSUMDB); name != "" {
-			c.SumDB = []string{name}
+		for db := range strings.SplitSeq(c.GOSUMDB, ",") {
+			if name := SumDBName(db); name != "" {
+				c.SumDB = append(c.SumDB, name)
+			}
 		}
 	} else {
 		for n := range strings.SplitSeq(sumdb, ",") {
@@ -230,7 +232,7 @@ func serveFlags(c *Serve, sumdb *string) *flag.FlagSet {
 	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
 	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
 	fs.StringVar(sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
-	fs.StringVar(&c.GOSUMDB, "gosumdb", "", `checksum database that verifies every module before it is stored, as in GOSUMDB: "name+key [url]", a known name, or off (default: $GOSUMDB, else go env GOSUMDB)`)
+	fs.StringVar(&c.GOSUMDB, "gosumdb", "", `checksum database that verifies every module before it is stored, as in GOSUMDB: "name+key [url]", a known name, or off; several separated by commas (default: $GOSUMDB, else go env GOSUMDB)`)
 	fs.StringVar(&c.GONOSUMDB, "gonosumdb", "", "module path patterns that are not verified, as in GONOSUMDB (default: $GONOSUMDB, else $GOPRIVATE, else go env)")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")

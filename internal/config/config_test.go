@@ -351,3 +351,22 @@ func TestSumDBKey(t *testing.T) {
 		t.Errorf("SumDBKey of the default database = %q, want its known key", got)
 	}
 }
+
+// TestSeveralChecksumDatabases: --gosumdb takes several GOSUMDB values
+// separated by commas, and all of them are served under /sumdb/.
+func TestSeveralChecksumDatabases(t *testing.T) {
+	const a = "sum.a.test+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+	const b = "sum.b.test+89abcdef+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA= https://b.test"
+	c, err := ParseServe(context.Background(), []string{"--gosumdb", a + "," + b}, Env{
+		Getenv: func(k string) string {
+			return map[string]string{"HOME": "/home/u", "GOPROXY": "off", "GONOSUMDB": "x"}[k]
+		},
+		GoEnv: func(context.Context, string) (string, error) { return "", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.SumDB, []string{"sum.a.test", "sum.b.test"}) {
+		t.Errorf("SumDB = %q, want both names", c.SumDB)
+	}
+}

@@ -102,6 +102,23 @@ func (v *Verifier) Check(ctx context.Context, path, version, hash string) error 
 	return fmt.Errorf("%w %s: it has no hash for %s@%s", ErrUnverifiable, v.name, path, version)
 }
 
+// Prefetch starts looking up path@version in the background, so that the
+// Check calls for its .mod and .zip find the answer ready (the client
+// shares one lookup among concurrent and later callers).
+func (v *Verifier) Prefetch(path, version string) {
+	if v.ops.forked.Load() {
+		return
+	}
+	go v.client.Lookup(path, version)
+}
+
+// Prefetch prefetches from every database.
+func (a All) Prefetch(path, version string) {
+	for _, v := range a {
+		v.Prefetch(path, version)
+	}
+}
+
 // clientOps implements sumdb.ClientOps over the upstream and the store.
 type clientOps struct {
 	name   string

@@ -99,6 +99,12 @@ type Options struct {
 	VerifyFailed func(error)
 }
 
+// Prefetcher is a Checker that can start looking up a version's hashes
+// ahead of the Check calls that need them.
+type Prefetcher interface {
+	Prefetch(path, version string)
+}
+
 // Checker verifies module hashes, typically against a checksum database.
 type Checker interface {
 	// Check reports whether hash (an "h1:" hash) is the right one for
@@ -364,6 +370,10 @@ func (v *Vault) fillInfo(ctx context.Context, mod, version string) error {
 	}
 	if info.Version != version {
 		return fmt.Errorf("%w: upstream answered .info for %s instead of requested version %s", ErrInvalid, info.Version, version)
+	}
+	if p, ok := v.opts.Checker.(Prefetcher); ok && !module.MatchPrefixPatterns(v.opts.NoVerify, mod) {
+		// The version exists: look its hashes up while the .mod downloads.
+		p.Prefetch(mod, version)
 	}
 	modBody, err := v.up.GetBytes(ctx, modKey, maxModSize)
 	if err != nil {

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})
 	var sumdb http.Handler
 	if len(cfg.SumDB) > 0 {
-		sumdb = checksumdb.New(cfg.SumDB, up, st, log)
+		sumdb = checksumdb.New(cfg.SumDB, up, st, log, verifiers...)
 	}
 	srv := server.New(v, cachedOnly, sumdb, log)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

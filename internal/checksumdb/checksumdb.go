@@ -29,19 +29,30 @@ import (
 
 // Proxy is an http.Handler for paths under /sumdb/.
 type Proxy struct {
-	names []string
-	up    *upstream.Client
-	store *store.Store
-	log   *slog.Logger
+	names     []string
+	up        *upstream.Client
+	store     *store.Store
+	log       *slog.Logger
+	verifiers map[string]*Verifier // by database name
 }
 
 // New returns a Proxy for the checksum databases with the given names
 // (for example the name in GOSUMDB), keeping lookups and tiles in st.
-func New(names []string, up *upstream.Client, st *store.Store, log *slog.Logger) *Proxy {
+//
+// For a database with one of the verifiers, only what the verifier
+// authenticated enters the store (a lookup missing from the store is made
+// through the verifier, which keeps it with its tiles); the store is the
+// verifier's cache, which it trusts. For other databases, the upstream's
+// answers are kept as they come: the go command verifies them.
+func New(names []string, up *upstream.Client, st *store.Store, log *slog.Logger, verifiers ...*Verifier) *Proxy {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Proxy{names: names, up: up, store: st, log: log}
+	p := &Proxy{names: names, up: up, store: st, log: log, verifiers: make(map[string]*Verifier)}
+	for _, v := range verifiers {
+		p.verifiers[v.Name()] = v
+	}
+	return p
 }
 
 // Names returns the names of the databases served.
@@ -85,12 +96,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	verifier := p.verifiers[name]
+	if verifier != nil && strings.HasPrefix(rest, "lookup/") {
+		if body, ok := verifier.lookup(ctx, strings.TrimPrefix(rest, "lookup/"), key); ok {
+			p.write(w, r, rest, body)
+			return
+		}
+	}
 	body, err := p.up.GetBytes(ctx, key, maxRemote)
 	if err == nil {
-		if rest != "latest" {
+		if rest != "latest" && verifier == nil {
 			// Lookups and tiles never change (a lookup's signed tree head
 			// does, but any copy stays valid). The go command verifies
-			// what it gets, and so does the Verifier reading it back.
+			// what it gets.
 			if err := p.store.Create(context.WithoutCancel(ctx), key, bytes.NewReader(body)); err != nil && !errors.Is(err, fs.ErrExist) {
 				p.log.Warn("storing checksum database answer", "key", key, "err", err)
 			}

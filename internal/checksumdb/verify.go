@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/note"
 
@@ -117,6 +118,26 @@ func (a All) Prefetch(path, version string) {
 	for _, v := range a {
 		v.Prefetch(path, version)
 	}
+}
+
+// lookup looks up an escaped "module@version" through the verifying client,
+// which stores the lookup at key once it is authenticated, and returns the
+// stored answer. ok is false if it could not.
+func (v *Verifier) lookup(ctx context.Context, escaped, key string) (body []byte, ok bool) {
+	escMod, escVer, found := strings.Cut(escaped, "@")
+	if !found || v.ops.forked.Load() {
+		return nil, false
+	}
+	mod, err1 := module.UnescapePath(escMod)
+	ver, err2 := module.UnescapeVersion(escVer)
+	if err1 != nil || err2 != nil {
+		return nil, false
+	}
+	if _, err := v.client.Lookup(mod, ver); err != nil {
+		return nil, false
+	}
+	body, err := v.ops.store.ReadAll(ctx, key)
+	return body, err == nil
 }
 
 // clientOps implements sumdb.ClientOps over the upstream and the store.

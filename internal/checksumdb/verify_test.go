@@ -213,3 +213,49 @@ func TestAllNeedsOneRecordAndNoDisagreement(t *testing.T) {
 		t.Errorf("no database has a record: %v, want ErrUnverifiable", err)
 	}
 }
+
+// TestOnlyVerifiedAnswersAreStored: with a verifier for the database, a
+// lookup asked through the proxy is made by the verifier and stored once
+// authenticated, while upstream answers the verifier did not check (a tile
+// asked for directly) pass through without being stored: the store is the
+// verifier's trusted cache.
+func TestOnlyVerifiedAnswersAreStored(t *testing.T) {
+	d := newTestDatabase(t)
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newTestVerifier(t, d, st)
+	up := upstream.New([]upstream.Proxy{{URL: d.URL}}, upstream.Options{})
+	srv := httptest.NewServer(New([]string{testDB}, up, st, slog.New(slog.NewTextHandler(io.Discard, nil)), v))
+	t.Cleanup(srv.Close)
+	get := func(path string) int {
+		resp, err := http.Get(srv.URL + "/sumdb/" + testDB + "/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ctx := context.Background()
+	// The tree has one record once something was looked up in the test
+	// database; ask for its tile before the verifier saw anything.
+	if err := v.Check(ctx, "example.com/seed", "v1.0.0", "h1:0"+strings.Repeat("A", 42)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.Exists(ctx, "sumdb/"+testDB+"/tile/8/0/000.p/2"); ok {
+		t.Fatal("tile stored before it was asked for")
+	}
+	if code := get("lookup/example.com/m@v1.0.0"); code != http.StatusOK {
+		t.Fatalf("lookup through the proxy: %d", code)
+	}
+	if ok, _ := st.Exists(ctx, "sumdb/"+testDB+"/lookup/example.com/m@v1.0.0"); !ok {
+		t.Error("a lookup made through the verifier was not stored")
+	}
+	if code := get("tile/8/data/000.p/2"); code != http.StatusOK {
+		t.Fatalf("tile through the proxy: %d", code)
+	}
+	if ok, _ := st.Exists(ctx, "sumdb/"+testDB+"/tile/8/data/000.p/2"); ok {
+		t.Error("an upstream tile the verifier did not check was stored")
+	}
+}

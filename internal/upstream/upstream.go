@@ -1,7 +1,10 @@
 // Package upstream fetches from a list of upstream module proxies with the
 // go command's GOPROXY semantics: after an entry followed by ",", the next
 // entry is tried only if the previous answered 404 or 410; after "|", on any
-// error. "off" ends the list with an error that means "not found".
+// error. "off" ends the list with an error that means "not found", and
+// "direct" hands the request to a [Fetcher] that fetches from version
+// control. Module paths matching the private patterns (GONOPROXY) go to that
+// Fetcher only and never to a proxy of the list.
 package upstream
 
 import (
@@ -15,12 +18,17 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modvault/modvault/internal/protocol"
 )
 
 // Proxy is one entry of an upstream list.
 type Proxy struct {
-	URL string // base URL without a trailing slash; "" for off
-	Off bool
+	URL    string // base URL without a trailing slash; "" for off and direct
+	Off    bool
+	Direct bool // fetch from version control with the Client's Fetcher
 	// FallThroughOnAnyError is set when the entry was followed by "|".
 	FallThroughOnAnyError bool
 }
@@ -28,8 +36,7 @@ type Proxy struct {
 // ParseList parses a GOPROXY-style list with the go command's rules: empty
 // entries are ignored, an entry without a scheme such as "proxy.example.com"
 // means https://proxy.example.com, and "off" or "direct" ends the list
-// (entries after them are never used). "direct" is dropped with a warning,
-// since modvault does not fetch from version control yet. An empty result
+// (entries after them are never used, with a warning). An empty result
 // means no upstream at all, like "off".
 func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
 	for list != "" {
@@ -45,11 +52,11 @@ func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
 		case "":
 			continue
 		case "direct":
-			w := `upstream entry "direct" skipped: fetching from version control is not supported yet`
 			if strings.Trim(list, " ,|") != "" {
-				w += fmt.Sprintf("; entries after it (%s) are ignored, as the go command ignores them", list)
+				warnings = append(warnings, fmt.Sprintf(`upstream entries after "direct" (%s) are ignored, as the go command ignores them`, list))
 			}
-			return proxies, append(warnings, w), nil
+			proxies = append(proxies, Proxy{Direct: true})
+			return proxies, warnings, nil
 		case "off":
 			proxies = append(proxies, Proxy{Off: true})
 			return proxies, warnings, nil
@@ -98,12 +105,21 @@ var ErrUnreachable = errors.New("upstream unreachable")
 // with 200 OK but could not be used: cut off, or larger than allowed.
 var ErrBadResponse = errors.New("bad upstream response")
 
+// Fetcher fetches module proxy paths by other means than a proxy, such as
+// from version control. Fetch returns the body and its size (-1 if unknown);
+// errors follow the rules of [Client.Get].
+type Fetcher interface {
+	Fetch(ctx context.Context, path string) (body io.ReadCloser, size int64, err error)
+}
+
 // Client fetches from an upstream list. The zero value has no upstream: every
 // fetch fails with a not-found [Error].
 type Client struct {
 	proxies   []Proxy
 	http      *http.Client
 	userAgent string
+	direct    Fetcher
+	private   string
 }
 
 // Options configures a [Client].
@@ -113,6 +129,13 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
+	// Direct answers for the "direct" entry of the list and for private
+	// modules. Without it, both are "not found".
+	Direct Fetcher
+	// Private is a GONOPROXY-style list of module path patterns
+	// (module.MatchPrefixPatterns): requests for matching modules go to
+	// Direct only, never to a proxy.
+	Private string
 }
 
 // New returns a client for the given proxies.
@@ -124,7 +147,7 @@ func New(proxies []Proxy, opts Options) *Client {
 		t.MaxIdleConnsPerHost = 32
 		hc = &http.Client{Transport: t}
 	}
-	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent}
+	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private}
 }
 
 // Proxies returns the upstream list.
@@ -133,21 +156,46 @@ func (c *Client) Proxies() []Proxy { return c.proxies }
 // maxErrorText bounds how much of an error body is kept.
 const maxErrorText = 1024
 
-// Get requests path from the upstream list and returns the first 200
-// response. The path is relative to each proxy's base URL and case-encoded
-// but not URL-escaped, as protocol.Key returns it:
-// "github.com/!azure/x/@v/v1.0.0.info". The caller must close the body. Any
-// other outcome is an error: an [*Error] for an HTTP answer, or a wrapped
-// transport error.
-func (c *Client) Get(ctx context.Context, path string) (*http.Response, error) {
+// Get requests path from the upstream list and returns the body of the
+// first 200 response and its size (-1 if unknown). The path is relative to
+// each proxy's base URL and case-encoded but not URL-escaped, as
+// protocol.Key returns it: "github.com/!azure/x/@v/v1.0.0.info". The caller
+// must close the body. Any other outcome is an error: an [*Error] for an
+// answer, or a wrapped transport error.
+//
+// A path under a private module goes to the direct Fetcher alone.
+func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, error) {
+	if c.private != "" && !strings.HasPrefix(path, "sumdb/") {
+		req, err := protocol.Parse(path)
+		if err != nil {
+			// Not sent anywhere: a path that is no module proxy path
+			// cannot be checked against the private patterns.
+			return nil, 0, &Error{Text: fmt.Sprintf("not a module proxy path: %v", err)}
+		}
+		if module.MatchPrefixPatterns(c.private, req.Module) {
+			return c.fetchDirect(ctx, path)
+		}
+	}
 	lastErr := error(&Error{Text: "not in the store, and there is no upstream to fetch it from"})
 	for _, p := range c.proxies {
 		if p.Off {
-			return nil, &Error{Text: "not in the store, and the upstream list ends with off"}
+			return nil, 0, &Error{Text: "not in the store, and the upstream list ends with off"}
 		}
-		resp, err := c.get(ctx, p.URL+"/"+escapePath(path))
+		var (
+			body io.ReadCloser
+			size int64
+			err  error
+		)
+		if p.Direct {
+			body, size, err = c.fetchDirect(ctx, path)
+		} else {
+			var resp *http.Response
+			if resp, err = c.get(ctx, p.URL+"/"+escapePath(path)); err == nil {
+				body, size = resp.Body, resp.ContentLength
+			}
+		}
 		if err == nil {
-			return resp, nil
+			return body, size, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil {
@@ -157,7 +205,14 @@ func (c *Client) Get(ctx context.Context, path string) (*http.Response, error) {
 			break
 		}
 	}
-	return nil, lastErr
+	return nil, 0, lastErr
+}
+
+func (c *Client) fetchDirect(ctx context.Context, path string) (io.ReadCloser, int64, error) {
+	if c.direct == nil {
+		return nil, 0, &Error{Text: "not in the store, and fetching from version control is not configured"}
+	}
+	return c.direct.Fetch(ctx, path)
 }
 
 func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {
@@ -202,17 +257,17 @@ func escapePath(s string) string {
 // GetBytes is [Client.Get] for small bodies: it reads at most limit bytes and
 // fails if the body is longer.
 func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte, error) {
-	resp, err := c.Get(ctx, path)
+	body, _, err := c.Get(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: reading body: %w", ErrBadResponse, resp.Request.URL.Redacted(), err)
+		return nil, fmt.Errorf("%w: %s: reading body: %w", ErrBadResponse, path, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: %s: body larger than %d bytes", ErrBadResponse, resp.Request.URL.Redacted(), limit)
+		return nil, fmt.Errorf("%w: %s: body larger than %d bytes", ErrBadResponse, path, limit)
 	}
 	return b, nil
 }

@@ -49,11 +49,11 @@ func TestParseListFollowsGOPROXYSyntax(t *testing.T) {
 		// off ends the list.
 		{"off", []Proxy{{Off: true}}, 0},
 		{"http://a.test,off,http://b.test", []Proxy{{URL: "http://a.test"}, {Off: true}}, 0},
-		// direct is skipped with a warning, and, as for the go command,
-		// ends the list.
-		{"direct", nil, 1},
-		{"http://a.test,direct", []Proxy{{URL: "http://a.test"}}, 1},
-		{"http://a.test|direct,http://b.test", []Proxy{{URL: "http://a.test", FallThroughOnAnyError: true}}, 1},
+		// direct ends the list, as for the go command, with a warning if
+		// entries follow it.
+		{"direct", []Proxy{{Direct: true}}, 0},
+		{"http://a.test,direct", []Proxy{{URL: "http://a.test"}, {Direct: true}}, 0},
+		{"http://a.test|direct,http://b.test", []Proxy{{URL: "http://a.test", FallThroughOnAnyError: true}, {Direct: true}}, 1},
 	}
 	for _, tt := range tests {
 		got, warnings, err := ParseList(tt.list)
@@ -140,12 +140,12 @@ func get(t *testing.T, list, path string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := New(proxies, Options{}).Get(context.Background(), path)
+	body, _, err := New(proxies, Options{}).Get(context.Background(), path)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	defer body.Close()
+	b, err := io.ReadAll(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestGetWithOffOrNoUpstreamIsNotFound(t *testing.T) {
 	}
 	// The zero Client has no upstream either.
 	var c Client
-	if _, err := c.Get(context.Background(), "example.com/m/@v/list"); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := c.Get(context.Background(), "example.com/m/@v/list"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("zero Client: error %v, want one matching fs.ErrNotExist", err)
 	}
 }
@@ -311,11 +311,11 @@ func TestGetSendsPathsAsTheyAre(t *testing.T) {
 func TestGetSendsUserAgent(t *testing.T) {
 	p := newFakeProxy(t, http.StatusOK, "")
 	proxies, _, _ := ParseList(p.URL)
-	resp, err := New(proxies, Options{UserAgent: "modvault/test"}).Get(context.Background(), "example.com/m/@v/list")
+	body, _, err := New(proxies, Options{UserAgent: "modvault/test"}).Get(context.Background(), "example.com/m/@v/list")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	body.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.uas) != 1 || p.uas[0] != "modvault/test" {
@@ -329,7 +329,7 @@ func TestGetStopsWhenTheCallerIsGone(t *testing.T) {
 	proxies, _, _ := ParseList(first.URL + "|" + second.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := New(proxies, Options{}).Get(ctx, "example.com/m/@v/list"); !errors.Is(err, context.Canceled) {
+	if _, _, err := New(proxies, Options{}).Get(ctx, "example.com/m/@v/list"); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 	if n := len(second.requests()); n != 0 {
@@ -390,5 +390,113 @@ func TestGetBytesEnforcesTheLimit(t *testing.T) {
 	proxies, _, _ = ParseList(q.URL)
 	if _, err := New(proxies, Options{}).GetBytes(context.Background(), "example.com/m/@v/list", 10); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("GetBytes on 404: error %v, want fs.ErrNotExist", err)
+	}
+}
+
+// recordingFetcher answers every path with "direct:<path>" and records it.
+type recordingFetcher struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (f *recordingFetcher) Fetch(ctx context.Context, path string) (io.ReadCloser, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.paths = append(f.paths, path)
+	body := "direct:" + path
+	return io.NopCloser(strings.NewReader(body)), int64(len(body)), nil
+}
+
+func TestDirectEntryFetchesWithTheFetcher(t *testing.T) {
+	missing := newFakeProxy(t, http.StatusNotFound, "not found")
+	failing := newFakeProxy(t, http.StatusInternalServerError, "boom")
+	const path = "example.com/m/@v/v1.0.0.info"
+	for _, tt := range []struct {
+		list, want string
+	}{
+		{"direct", "direct:" + path},
+		{missing.URL + ",direct", "direct:" + path},
+		{failing.URL + "|direct", "direct:" + path},
+	} {
+		proxies, _, err := ParseList(tt.list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &recordingFetcher{}
+		b, err := New(proxies, Options{Direct: f}).GetBytes(context.Background(), path, 1<<10)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("list %q: got %q, %v; want %q", tt.list, b, err, tt.want)
+		}
+	}
+	// After ",", a failure other than not-found stops before direct.
+	proxies, _, _ := ParseList(failing.URL + ",direct")
+	f := &recordingFetcher{}
+	if _, err := New(proxies, Options{Direct: f}).GetBytes(context.Background(), path, 1<<10); err == nil {
+		t.Error("a 500 before \",direct\" fell through to direct")
+	}
+	if len(f.paths) != 0 {
+		t.Errorf("direct fetched %q after a 500 and \",\"", f.paths)
+	}
+	// Without a Fetcher, direct is "not found".
+	proxies, _, _ = ParseList("direct")
+	_, err := New(proxies, Options{}).GetBytes(context.Background(), path, 1<<10)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("direct without a Fetcher: %v, want not found", err)
+	}
+}
+
+// TestPrivateModulesNeverReachAProxy checks that a path under a private
+// pattern goes to the direct Fetcher and to no proxy of the list, whatever
+// the kind of request, and that other paths still go to the proxies.
+func TestPrivateModulesNeverReachAProxy(t *testing.T) {
+	proxy := newFakeProxy(t, http.StatusOK, "proxy")
+	proxies, _, err := ParseList(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &recordingFetcher{}
+	c := New(proxies, Options{Direct: f, Private: "corp.example.test,*.internal.test/team"})
+	private := []string{
+		"corp.example.test/@v/list",
+		"corp.example.test/repo/@v/list",
+		"corp.example.test/repo/@latest",
+		"corp.example.test/repo/@v/v1.0.0.info",
+		"corp.example.test/repo/sub/v2/@v/v2.0.0.mod",
+		"corp.example.test/repo/@v/main.info",
+		"git.internal.test/team/x/@v/v1.0.0.zip",
+		"corp.example.test/!big/@v/v1.0.0.zip",
+	}
+	for _, path := range private {
+		b, err := c.GetBytes(context.Background(), path, 1<<10)
+		if err != nil || string(b) != "direct:"+path {
+			t.Errorf("%s: got %q, %v; want the direct answer", path, b, err)
+		}
+	}
+	public := []string{
+		"example.test/corp.example.test/@v/list",
+		"corp.example.test.other/@v/list",
+		"git.internal.test/other/@v/list",
+		"sumdb/sum.example.test/lookup/corp.example.test/x@v1.0.0",
+	}
+	for _, path := range public {
+		if b, err := c.GetBytes(context.Background(), path, 1<<10); err != nil || string(b) != "proxy" {
+			t.Errorf("%s: got %q, %v; want the proxy's answer", path, b, err)
+		}
+	}
+	var want []string
+	for _, p := range public {
+		want = append(want, "/"+p)
+	}
+	if got := proxy.requests(); !reflect.DeepEqual(got, want) {
+		t.Errorf("the proxy got requests %q, want only the public paths %q", got, want)
+	}
+	// A path that is no module proxy path is sent nowhere when private
+	// patterns are set: it cannot be checked against them.
+	n := len(proxy.requests())
+	if _, err := c.GetBytes(context.Background(), "corp.example.test/repo", 1<<10); err == nil {
+		t.Error("a malformed path was answered")
+	}
+	if len(proxy.requests()) != n {
+		t.Error("a malformed path reached the proxy")
 	}
 }

@@ -126,6 +126,7 @@ type Vault struct {
 	mu        sync.Mutex
 	committed map[string]struct{}   // version keys known to have a stored .info
 	answers   map[string]cachedList // upstream list and latest answers
+	flights   map[string]*flight    // work in progress, by key
 	inflight  int                   // fills running
 	idle      chan struct{}         // closed when inflight drops to zero, if Shutdown waits
 }
@@ -163,6 +164,7 @@ func New(st *store.Store, up *upstream.Client, opts Options) *Vault {
 		stop:      stop,
 		committed: make(map[string]struct{}),
 		answers:   make(map[string]cachedList),
+		flights:   make(map[string]*flight),
 	}
 }
 
@@ -299,16 +301,10 @@ func (v *Vault) markCommitted(infoKey string) {
 	v.committed[infoKey] = struct{}{}
 }
 
-// fill runs fn once for all concurrent callers with the same key. fn runs
-// detached from the caller's context, so a client that goes away does not
-// cut off a fill that others wait for; it is bounded by FillTimeout and by
-// Shutdown.
+// fill runs fn once for all concurrent callers with the same key and logs
+// its outcome.
 func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) error) error {
-	ch := v.fills.DoChan(key, func() (any, error) {
-		v.fillStarted()
-		defer v.fillDone()
-		fctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
-		defer cancel()
+	_, err := v.shared(ctx, key, func(fctx context.Context) (any, error) {
 		start := time.Now()
 		err := fn(fctx)
 		if err != nil {
@@ -322,11 +318,71 @@ func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) e
 		}
 		return nil, err
 	})
-	select {
-	case r := <-ch:
-		return r.Err
-	case <-ctx.Done():
-		return ctx.Err()
+	return err
+}
+
+// flight is the context of the work shared by the callers with one key.
+type flight struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiters int
+}
+
+// shared runs fn once for all concurrent callers with the same key. fn runs
+// detached from each caller's context, so a client that goes away does not
+// cut off work that others wait for; it is bounded by FillTimeout and by
+// Shutdown, and cancelled when every caller waiting for it has gone (then
+// nobody would get its result, and a fetch from version control would go on
+// running subprocesses for nothing).
+func (v *Vault) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	for attempt := 0; ; attempt++ {
+		f := v.join(key)
+		ch := v.fills.DoChan(key, func() (any, error) {
+			v.fillStarted()
+			defer v.fillDone()
+			return fn(f.ctx)
+		})
+		select {
+		case r := <-ch:
+			v.leave(key, f)
+			// A caller that joined just as the last one left may get
+			// the cancelled work's error: it tries once more.
+			if attempt == 0 && errors.Is(r.Err, context.Canceled) && ctx.Err() == nil && v.base.Err() == nil {
+				continue
+			}
+			return r.Val, r.Err
+		case <-ctx.Done():
+			v.leave(key, f)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// join registers a caller of the work with key and returns its flight.
+func (v *Vault) join(key string) *flight {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f, ok := v.flights[key]
+	if !ok {
+		ctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
+		f = &flight{ctx: ctx, cancel: cancel}
+		v.flights[key] = f
+	}
+	f.waiters++
+	return f
+}
+
+// leave unregisters a caller; the last one to leave cancels the flight,
+// which stops the work if it is still running.
+func (v *Vault) leave(key string, f *flight) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f.waiters--
+	if f.waiters == 0 {
+		f.cancel()
+		if v.flights[key] == f {
+			delete(v.flights, key)
+		}
 	}
 }
 
@@ -437,24 +493,24 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	defer os.Remove(f.Name())
 	defer f.Close()
 
-	resp, err := v.up.Get(ctx, zipKey)
+	body, size, err := v.up.Get(ctx, zipKey)
 	if err != nil {
 		return err
 	}
-	if resp.ContentLength > v.opts.MaxZipSize {
-		resp.Body.Close()
-		return fmt.Errorf("%w: %s@%s: zip of %d bytes is larger than %d bytes", ErrInvalid, mod, version, resp.ContentLength, v.opts.MaxZipSize)
+	if size > v.opts.MaxZipSize {
+		body.Close()
+		return fmt.Errorf("%w: %s@%s: zip of %d bytes is larger than %d bytes", ErrInvalid, mod, version, size, v.opts.MaxZipSize)
 	}
-	n, err := io.Copy(f, io.LimitReader(resp.Body, v.opts.MaxZipSize+1))
-	resp.Body.Close()
+	n, err := io.Copy(f, io.LimitReader(body, v.opts.MaxZipSize+1))
+	body.Close()
 	if err != nil {
 		return fmt.Errorf("downloading %s: %w: %w", zipKey, upstream.ErrBadResponse, err)
 	}
 	if n > v.opts.MaxZipSize {
 		return fmt.Errorf("%w: %s@%s: zip larger than %d bytes", ErrInvalid, mod, version, v.opts.MaxZipSize)
 	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return fmt.Errorf("downloading %s: %w: got %d of %d bytes", zipKey, upstream.ErrBadResponse, n, resp.ContentLength)
+	if size >= 0 && n != size {
+		return fmt.Errorf("downloading %s: %w: got %d of %d bytes", zipKey, upstream.ErrBadResponse, n, size)
 	}
 	mv := module.Version{Path: mod, Version: version}
 	if _, err := modzip.CheckZip(mv, f.Name()); err != nil {
@@ -691,26 +747,19 @@ func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte
 	if c, ok := v.cachedAnswer(path); ok {
 		return c.body, Cached, c.err
 	}
-	ch := v.fills.DoChan("get "+path, func() (any, error) {
+	val, err := v.shared(ctx, "get "+path, func(fctx context.Context) (any, error) {
 		// An earlier flight may have ended just before this one started.
 		if c, ok := v.cachedAnswer(path); ok {
 			return c.body, c.err
 		}
-		fctx, cancel := context.WithTimeout(v.base, v.opts.FillTimeout)
-		defer cancel()
 		body, err := v.up.GetBytes(fctx, path, limit)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			v.remember(path, body, err)
 		}
 		return body, err
 	})
-	select {
-	case r := <-ch:
-		body, _ := r.Val.([]byte)
-		return slices.Clip(body), Upstream, r.Err
-	case <-ctx.Done():
-		return nil, "", ctx.Err()
-	}
+	body, _ := val.([]byte)
+	return slices.Clip(body), Upstream, err
 }
 
 // remember caches an upstream answer for ListTTL.

@@ -422,3 +422,75 @@ func TestMissingVersionIsRememberedForTheTTL(t *testing.T) {
 		t.Errorf("cached-only Open right after the version was stored: %v", err)
 	}
 }
+
+// TestFillStopsWhenEveryWaiterHasGone: a fill outlives a client that leaves
+// while others still wait for it, and is cancelled (its upstream request
+// ended) once the last one has gone, since nobody would get its result.
+func TestFillStopsWhenEveryWaiterHasGone(t *testing.T) {
+	const ver = "v1.0.0"
+	up := newFakeProxy(t)
+	up.version(modM, ver, goodMod, nil)
+	zip := moduleZip(t, modM, ver, goodFiles)
+	release := make(chan struct{})
+	cancelled := make(chan struct{}, 1)
+	up.handle(reqPath(modM, ver, protocol.Zip), func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+			w.Write(zip)
+		case <-r.Context().Done():
+			cancelled <- struct{}{}
+		}
+	})
+	st, _ := fileStore(t)
+	v := newVault(t, up.URL, st, vault.Options{})
+	mustOpen(t, v, modM, ver, protocol.Info)
+
+	// Two clients wait; one leaves; the fill goes on for the other.
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := v.Open(ctx1, modM, ver, protocol.Zip)
+		errc <- err
+	}()
+	second := openAsync(v, modM, ver, protocol.Zip)
+	for up.requestsFor(reqPath(modM, ver, protocol.Zip)) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel1()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the client that left got %v, want context.Canceled", err)
+	}
+	select {
+	case <-cancelled:
+		t.Fatal("the fill was cancelled while a client still waited for it")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if r := <-second; r.err != nil || !bytes.Equal(r.body, zip) {
+		t.Fatalf("the client that stayed got %d bytes, %v", len(r.body), r.err)
+	}
+
+	// The only client leaves: the upstream request is cancelled.
+	const ver2 = "v1.0.1"
+	up.version(modM, ver2, goodMod, nil)
+	up.handle(reqPath(modM, ver2, protocol.Zip), func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		cancelled <- struct{}{}
+	})
+	mustOpen(t, v, modM, ver2, protocol.Info)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for up.requestsFor(reqPath(modM, ver2, protocol.Zip)) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, _, err := v.Open(ctx, modM, ver2, protocol.Zip); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open: %v, want context.Canceled", err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request went on after every client had gone")
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/modvault/modvault/internal/store"
@@ -34,6 +35,13 @@ type Proxy struct {
 	store     *store.Store
 	log       *slog.Logger
 	verifiers map[string]*Verifier // by database name
+
+	// NoLookup is a GONOSUMDB-style list of module path patterns
+	// (module.MatchPrefixPatterns) whose lookups are answered 404 without
+	// asking any upstream, so that a client configured without GONOSUMDB
+	// cannot leak private module paths through modvault. Set it before
+	// serving.
+	NoLookup string
 }
 
 // New returns a Proxy for the checksum databases with the given names
@@ -78,6 +86,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		return
+	}
+	if lookup, ok := strings.CutPrefix(rest, "lookup/"); ok && p.NoLookup != "" {
+		escMod, _, _ := strings.Cut(lookup, "@")
+		if mod, err := module.UnescapePath(escMod); err != nil || module.MatchPrefixPatterns(p.NoLookup, mod) {
+			http.Error(w, "not found: private module paths are not looked up in a checksum database (GONOSUMDB/GOPRIVATE); set GONOSUMDB or GOPRIVATE for them in the go command", http.StatusNotFound)
+			return
+		}
 	}
 	var tile *tlog.Tile
 	if strings.HasPrefix(rest, "tile/") {

@@ -147,7 +147,8 @@ func TestSupportedForConfiguredDatabase(t *testing.T) {
 // database is still supported, answered from the store, and what the store
 // lacks is a plain 404.
 func TestWithoutUpstreamTheStoreAnswers(t *testing.T) {
-	for _, list := range []string{"", "off", "direct"} {
+	// ("direct" is not in the list: it reaches the database itself.)
+	for _, list := range []string{"", "off"} {
 		mv := startProxy(t, list)
 		if r := get(t, mv, "/sumdb/"+dbName+"/supported"); r.status != http.StatusOK {
 			t.Errorf("upstream %q: supported: %d %s, want 200", list, r.status, r.body)
@@ -323,5 +324,41 @@ func TestFallsThroughToNextUpstream(t *testing.T) {
 	mv := startProxy(t, broken.URL+"|"+up.URL)
 	if r := get(t, mv, "/sumdb/"+dbName+"/lookup/example.com/a@v1.0.0"); r.status != http.StatusOK {
 		t.Errorf("lookup: %d %s, want 200 from the second upstream", r.status, r.body)
+	}
+}
+
+// TestPrivateLookupsAreRefused: a lookup of a module under a NoLookup
+// pattern is answered 404 and never reaches the upstream, so a client
+// without GONOSUMDB cannot leak private paths through modvault.
+func TestPrivateLookupsAreRefused(t *testing.T) {
+	up := newFakeUpstream(t)
+	proxies, _, err := upstream.ParseList(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New([]string{dbName}, upstream.New(proxies, upstream.Options{}), st, slog.New(slog.DiscardHandler))
+	p.NoLookup = "corp.example.test,*.internal.test"
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	for _, path := range []string{
+		"/sumdb/" + dbName + "/lookup/corp.example.test/repo@v1.0.0",
+		"/sumdb/" + dbName + "/lookup/corp.example.test/!repo/v2@v2.0.0",
+		"/sumdb/" + dbName + "/lookup/git.internal.test/x@v0.0.0-20260101000000-abcdefabcdef",
+		"/sumdb/" + dbName + "/lookup/corp.example.test/%21bad%21@v1.0.0",
+	} {
+		if r := get(t, srv.URL, path); r.status != http.StatusNotFound || !strings.Contains(r.body, "GONOSUMDB") {
+			t.Errorf("%s: %d %q, want 404 naming GONOSUMDB", path, r.status, r.body)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream got %d requests for private lookups: %q", n, up.requests())
+	}
+	// Others still pass.
+	if r := get(t, srv.URL, "/sumdb/"+dbName+"/lookup/example.com/a@v1.0.0"); r.status == http.StatusNotFound && strings.Contains(r.body, "GONOSUMDB") {
+		t.Errorf("a public lookup was refused: %q", r.body)
 	}
 }

@@ -120,6 +120,7 @@ type Client struct {
 	userAgent string
 	direct    Fetcher
 	private   string
+	sumdbURLs map[string]string
 }
 
 // Options configures a [Client].
@@ -136,6 +137,11 @@ type Options struct {
 	// (module.MatchPrefixPatterns): requests for matching modules go to
 	// Direct only, never to a proxy.
 	Private string
+	// SumDBURLs maps checksum database names to the URLs that the "direct"
+	// entry uses for their "sumdb/$name/…" paths, as the go command
+	// contacts a database directly after the proxies; a database not in
+	// the map is reached at https://$name.
+	SumDBURLs map[string]string
 }
 
 // New returns a client for the given proxies.
@@ -147,7 +153,7 @@ func New(proxies []Proxy, opts Options) *Client {
 		t.MaxIdleConnsPerHost = 32
 		hc = &http.Client{Transport: t}
 	}
-	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private}
+	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private, sumdbURLs: opts.SumDBURLs}
 }
 
 // Proxies returns the upstream list.
@@ -186,11 +192,22 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 			size int64
 			err  error
 		)
+		target := p.URL + "/" + escapePath(path)
 		if p.Direct {
+			name, rest, ok := strings.Cut(strings.TrimPrefix(path, "sumdb/"), "/")
+			if !ok || !strings.HasPrefix(path, "sumdb/") {
+				target = ""
+			} else if base := c.sumdbURLs[name]; base != "" {
+				target = strings.TrimSuffix(base, "/") + "/" + escapePath(rest)
+			} else {
+				target = "https://" + name + "/" + escapePath(rest)
+			}
+		}
+		if target == "" {
 			body, size, err = c.fetchDirect(ctx, path)
 		} else {
 			var resp *http.Response
-			if resp, err = c.get(ctx, p.URL+"/"+escapePath(path)); err == nil {
+			if resp, err = c.get(ctx, target); err == nil {
 				body, size = resp.Body, resp.ContentLength
 			}
 		}

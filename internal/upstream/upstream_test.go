@@ -500,3 +500,30 @@ func TestPrivateModulesNeverReachAProxy(t *testing.T) {
 		t.Error("a malformed path reached the proxy")
 	}
 }
+
+// TestDirectReachesChecksumDatabasesThemselves: for a "sumdb/$name/…" path,
+// the direct entry asks the database at its own URL, as the go command does
+// once the proxies do not serve it, and never the Fetcher.
+func TestDirectReachesChecksumDatabasesThemselves(t *testing.T) {
+	db := newFakeProxy(t, http.StatusOK, "signed tree")
+	missing := newFakeProxy(t, http.StatusNotFound, "no sumdb here")
+	proxies, _, err := ParseList(missing.URL + ",direct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &recordingFetcher{}
+	c := New(proxies, Options{Direct: f, SumDBURLs: map[string]string{"sum.example.test": db.URL + "/base/"}})
+	b, err := c.GetBytes(context.Background(), "sumdb/sum.example.test/lookup/example.com/m@v1.0.0", 1<<10)
+	if err != nil || string(b) != "signed tree" {
+		t.Fatalf("got %q, %v; want the database's answer", b, err)
+	}
+	if got, want := db.requests(), []string{"/base/lookup/example.com/m@v1.0.0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the database got %q, want %q", got, want)
+	}
+	if got, want := missing.requests(), []string{"/sumdb/sum.example.test/lookup/example.com/m@v1.0.0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the proxy got %q, want %q", got, want)
+	}
+	if len(f.paths) != 0 {
+		t.Errorf("the Fetcher got %q", f.paths)
+	}
+}

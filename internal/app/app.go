@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/direct"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
@@ -28,10 +30,11 @@ import (
 
 // App is an assembled modvault server.
 type App struct {
-	cfg   config.Serve
-	log   *slog.Logger
-	store *store.Store
-	vault *vault.Vault
+	cfg    config.Serve
+	log    *slog.Logger
+	store  *store.Store
+	vault  *vault.Vault
+	direct *direct.Fetcher // nil without direct fetches
 	// Handler serves the whole HTTP API.
 	Handler http.Handler
 }
@@ -58,7 +61,42 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	if err != nil {
 		return nil, err
 	}
-	up := upstream.New(proxies, upstream.Options{UserAgent: "modvault/" + version})
+	var fetcher *direct.Fetcher
+	if cfg.GONOPROXY != "" || slices.ContainsFunc(proxies, func(p upstream.Proxy) bool { return p.Direct }) {
+		var creds []direct.Credential
+		for _, t := range cfg.DirectTokens {
+			creds = append(creds, direct.Credential{Host: t.Host, Username: t.Username, Password: t.Secret})
+		}
+		private := cfg.GOPRIVATE
+		if private == "" {
+			private = cfg.GONOPROXY
+		}
+		fetcher, err = direct.New(direct.Options{
+			TempDir:     cfg.TempDir,
+			Concurrency: cfg.DirectLimit,
+			Timeout:     cfg.DirectTimeout,
+			Private:     private,
+			Credentials: creds,
+			Logger:      log,
+		})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		log.Info("fetching from version control", "private", cfg.GONOPROXY, "direct_in_upstream", slices.ContainsFunc(proxies, func(p upstream.Proxy) bool { return p.Direct }),
+			"limit", cfg.DirectLimit, "timeout", cfg.DirectTimeout, "credentials_for", tokenHosts(cfg.DirectTokens))
+	}
+	sumdbURLs := make(map[string]string)
+	for db := range strings.SplitSeq(cfg.GOSUMDB, ",") {
+		if f := strings.Fields(db); len(f) == 2 {
+			sumdbURLs[config.SumDBName(db)] = f[1]
+		}
+	}
+	upOpts := upstream.Options{UserAgent: "modvault/" + version, Private: cfg.GONOPROXY, SumDBURLs: sumdbURLs}
+	if fetcher != nil {
+		upOpts.Direct = fetcher // a nil *Fetcher in the interface would not be nil
+	}
+	up := upstream.New(proxies, upOpts)
 	opts := vault.Options{
 		ListTTL:     cfg.ListTTL,
 		FillTimeout: cfg.FillTimeout,
@@ -112,15 +150,18 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})
 	var sumdb http.Handler
 	if len(cfg.SumDB) > 0 {
-		sumdb = checksumdb.New(cfg.SumDB, up, st, log, verifiers...)
+		p := checksumdb.New(cfg.SumDB, up, st, log, verifiers...)
+		p.NoLookup = cfg.GONOSUMDB
+		sumdb = p
 	}
 	srv := server.New(v, cachedOnly, sumdb, log)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return &App{
-		cfg:   cfg,
-		log:   log,
-		store: st,
-		vault: v,
+		cfg:    cfg,
+		log:    log,
+		store:  st,
+		vault:  v,
+		direct: fetcher,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/metrics" {
 				metrics.ServeHTTP(w, r)
@@ -150,7 +191,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		"upstream", a.cfg.Upstream,
 		"upstream_from", a.cfg.Origins["upstream"],
 		"sumdb", a.cfg.SumDB,
-		"sumdb_from", a.cfg.Origins["sumdb"])
+		"sumdb_from", a.cfg.Origins["sumdb"],
+		"gonoproxy", a.cfg.GONOPROXY,
+		"gonoproxy_from", a.cfg.Origins["gonoproxy"],
+		"gonosumdb", a.cfg.GONOSUMDB,
+		"gonosumdb_from", a.cfg.Origins["gonosumdb"])
 	select {
 	case err := <-errc:
 		a.Close()
@@ -174,5 +219,21 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close releases the store. Use it when the App is not run with Serve.
-func (a *App) Close() error { return a.store.Close() }
+// Close releases the store and removes the direct fetches' temporary
+// files. Use it when the App is not run with Serve.
+func (a *App) Close() error {
+	var err error
+	if a.direct != nil {
+		err = a.direct.Close()
+	}
+	return errors.Join(err, a.store.Close())
+}
+
+// tokenHosts returns the hosts that have credentials, for logs.
+func tokenHosts(tokens []config.Token) []string {
+	var hosts []string
+	for _, t := range tokens {
+		hosts = append(hosts, t.Host)
+	}
+	return hosts
+}

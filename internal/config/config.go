@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -27,6 +28,11 @@ type Serve struct {
 	SumDB           []string      // checksum database names served under /sumdb/
 	GOSUMDB         string        // the checksum database that verifies modules, as in GOSUMDB
 	GONOSUMDB       string        // module path patterns not verified, as in GONOSUMDB
+	GOPRIVATE       string        // private module path patterns, as in GOPRIVATE
+	GONOPROXY       string        // module path patterns fetched from version control only, as in GONOPROXY
+	DirectLimit     int           // bound on go commands fetching from version control at once
+	DirectTimeout   time.Duration // bound on one such go command
+	DirectTokens    []Token       // per-host credentials for version control
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
 	TempDir         string        // where zips wait while they are validated
@@ -37,6 +43,46 @@ type Serve struct {
 	// Origins says where each setting came from: "flag", "env MODVAULT_X",
 	// "go env" or "default".
 	Origins map[string]string
+}
+
+// Token is a credential for one version control host.
+type Token struct {
+	Host     string // host, with ":port" if not the default
+	Username string // "" for the default
+	Secret   string
+}
+
+// String returns the token with its secret redacted.
+func (t Token) String() string {
+	if t.Username == "" {
+		return t.Host + "=***"
+	}
+	return t.Host + "=" + t.Username + ":***"
+}
+
+// parseTokens parses "host=token" and "host=user:token" entries separated
+// by commas. Its errors never contain a secret.
+func parseTokens(s string) ([]Token, error) {
+	var tokens []Token
+	for i, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		host, cred, ok := strings.Cut(entry, "=")
+		var t Token
+		t.Host = strings.TrimSpace(host)
+		if user, secret, ok := strings.Cut(cred, ":"); ok {
+			t.Username, t.Secret = user, secret
+		} else {
+			t.Secret = cred
+		}
+		if !ok || t.Host == "" || strings.ContainsAny(t.Host, "/@ \t") || t.Secret == "" || strings.ContainsAny(t.Username+t.Secret, " \t\n") {
+			return nil, fmt.Errorf("entry %d: want host=token or host=user:token (host without scheme or path; no spaces)", i+1)
+		}
+		tokens = append(tokens, t)
+	}
+	return tokens, nil
 }
 
 // Env is how configuration reads the environment and the go command.
@@ -57,8 +103,8 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 		env.GoEnv = goEnv
 	}
 	var c Serve
-	var sumdb string
-	fs := serveFlags(&c, &sumdb)
+	var sumdb, tokens string
+	fs := serveFlags(&c, &sumdb, &tokens)
 	// Errors are returned, not printed with the usage: the caller prints
 	// them as one line.
 	fs.SetOutput(io.Discard)
@@ -103,10 +149,37 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	if c.GOSUMDB == "" {
 		c.GOSUMDB, c.Origins["gosumdb"] = fromGoEnv(ctx, env, "GOSUMDB")
 	}
-	if c.GONOSUMDB == "" && c.Origins["gonosumdb"] == "default" {
-		// As the go command: GONOSUMDB, else GOPRIVATE; "go env GONOSUMDB"
-		// applies the same fallback to the go env file.
-		c.GONOSUMDB, c.Origins["gonosumdb"] = fromGoEnv(ctx, env, "GONOSUMDB")
+	if c.GOPRIVATE == "" && c.Origins["goprivate"] == "default" {
+		c.GOPRIVATE, c.Origins["goprivate"] = fromGoEnv(ctx, env, "GOPRIVATE")
+	}
+	// As the go command: GONOPROXY and GONOSUMDB default to GOPRIVATE.
+	for _, v := range []struct {
+		name  string
+		value *string
+	}{{"GONOPROXY", &c.GONOPROXY}, {"GONOSUMDB", &c.GONOSUMDB}} {
+		flagName := strings.ToLower(v.name)
+		if *v.value != "" || c.Origins[flagName] != "default" {
+			continue
+		}
+		if e := env.Getenv(v.name); e != "" {
+			*v.value, c.Origins[flagName] = e, "env "+v.name
+		} else if c.GOPRIVATE != "" {
+			*v.value, c.Origins[flagName] = c.GOPRIVATE, "goprivate ("+c.Origins["goprivate"]+")"
+		} else {
+			*v.value, c.Origins[flagName] = fromGoEnv(ctx, env, v.name)
+		}
+	}
+	for _, v := range []struct{ name, value string }{{"goprivate", c.GOPRIVATE}, {"gonoproxy", c.GONOPROXY}, {"gonosumdb", c.GONOSUMDB}} {
+		if err := checkPatterns(v.value); err != nil {
+			return Serve{}, fmt.Errorf("%s: %v", c.setting(v.name), err)
+		}
+	}
+	if c.DirectLimit <= 0 {
+		return Serve{}, fmt.Errorf("%s: %d is not a positive number", c.setting("direct-limit"), c.DirectLimit)
+	}
+	var err error
+	if c.DirectTokens, err = parseTokens(tokens); err != nil {
+		return Serve{}, fmt.Errorf("%s: %v", c.setting("direct-tokens"), err)
 	}
 	if sumdb == "" {
 		c.Origins["sumdb"] = c.Origins["gosumdb"]
@@ -135,7 +208,7 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	for _, d := range []struct {
 		name string
 		d    time.Duration
-	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
+	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"direct-timeout", c.DirectTimeout}} {
 		if d.d <= 0 {
 			return Serve{}, fmt.Errorf("%s: %v is not a positive duration", c.setting(d.name), d.d)
 		}
@@ -215,8 +288,8 @@ func (c *Serve) setting(name string) string {
 // default, to w.
 func ServeUsage(w io.Writer) {
 	var c Serve
-	var sumdb string
-	fs := serveFlags(&c, &sumdb)
+	var sumdb, tokens string
+	fs := serveFlags(&c, &sumdb, &tokens)
 	fs.SetOutput(w)
 	fmt.Fprint(w, "usage: modvault [serve] [flags]\n\n"+
 		"Each flag can also be set with an environment variable named after it:\n"+
@@ -225,15 +298,20 @@ func ServeUsage(w io.Writer) {
 }
 
 // serveFlags defines the flags of "modvault serve", storing into c and, for
-// --sumdb, into sumdb.
-func serveFlags(c *Serve, sumdb *string) *flag.FlagSet {
+// --sumdb and --direct-tokens, into sumdb and tokens.
+func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
 	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
 	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
 	fs.StringVar(sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
 	fs.StringVar(&c.GOSUMDB, "gosumdb", "", `checksum database that verifies every module before it is stored, as in GOSUMDB: "name+key [url]", a known name, or off; several separated by commas (default: $GOSUMDB, else go env GOSUMDB)`)
-	fs.StringVar(&c.GONOSUMDB, "gonosumdb", "", "module path patterns that are not verified, as in GONOSUMDB (default: $GONOSUMDB, else $GOPRIVATE, else go env)")
+	fs.StringVar(&c.GONOSUMDB, "gonosumdb", "", "module path patterns that are not verified and never looked up in a checksum database, as in GONOSUMDB (default: $GONOSUMDB, else --goprivate, else go env)")
+	fs.StringVar(&c.GOPRIVATE, "goprivate", "", "private module path patterns, as in GOPRIVATE: the default of --gonoproxy and --gonosumdb (default: $GOPRIVATE, else go env)")
+	fs.StringVar(&c.GONOPROXY, "gonoproxy", "", "module path patterns fetched from version control only, never from an upstream proxy, as in GONOPROXY (default: $GONOPROXY, else --goprivate, else go env)")
+	fs.IntVar(&c.DirectLimit, "direct-limit", 4, "how many go commands may fetch from version control at once")
+	fs.DurationVar(&c.DirectTimeout, "direct-timeout", 10*time.Minute, "bound on one go command fetching from version control")
+	fs.StringVar(tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
@@ -248,11 +326,6 @@ func serveFlags(c *Serve, sumdb *string) *flag.FlagSet {
 func fromGoEnv(ctx context.Context, env Env, name string) (value, origin string) {
 	if v := env.Getenv(name); v != "" {
 		return v, "env " + name
-	}
-	if name == "GONOSUMDB" {
-		if v := env.Getenv("GOPRIVATE"); v != "" {
-			return v, "env GOPRIVATE"
-		}
 	}
 	v, err := env.GoEnv(ctx, name)
 	if err != nil || v == "" {
@@ -269,6 +342,20 @@ func goEnv(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("go env %s: %w", name, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// checkPatterns checks a GOPRIVATE-style list of path patterns.
+func checkPatterns(list string) error {
+	for p := range strings.SplitSeq(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("pattern %q: %v", p, err)
+		}
+	}
+	return nil
 }
 
 // SumDBName returns the database name in a GOSUMDB value ("name",

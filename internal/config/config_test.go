@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -201,10 +202,13 @@ func TestDefaults(t *testing.T) {
 	if c.Origins["listen"] != "default" || c.Origins["storage"] != "default" {
 		t.Errorf("origins: %v", c.Origins)
 	}
-	// GONOSUMDB and GOPRIVATE are not in the environment: only go env can
-	// say whether the go env file sets them.
-	if !slices.Equal(f.goRuns, []string{"GONOSUMDB"}) {
-		t.Errorf("go env ran for %q, want only GONOSUMDB: the environment has GOPROXY and GOSUMDB", f.goRuns)
+	// GOPRIVATE, GONOPROXY and GONOSUMDB are not in the environment: only
+	// go env can say whether the go env file sets them.
+	if !slices.Equal(f.goRuns, []string{"GOPRIVATE", "GONOPROXY", "GONOSUMDB"}) {
+		t.Errorf("go env ran for %q, want GOPRIVATE, GONOPROXY and GONOSUMDB: the environment has GOPROXY and GOSUMDB", f.goRuns)
+	}
+	if c.DirectLimit != 4 || c.DirectTimeout != 10*time.Minute || c.DirectTokens != nil {
+		t.Errorf("direct defaults: limit %d, timeout %v, tokens %v", c.DirectLimit, c.DirectTimeout, c.DirectTokens)
 	}
 }
 
@@ -297,6 +301,12 @@ func TestBadSettings(t *testing.T) {
 		{args: []string{"--log-format=xml"}, words: []string{"--log-format", `"xml"`}},
 		{args: []string{"--no-such-flag"}, words: []string{"no-such-flag"}},
 		{args: []string{"--storage=mem://", "extra"}, words: []string{"unexpected arguments", "extra"}},
+		{args: []string{"--direct-limit=0"}, words: []string{"--direct-limit", "0"}},
+		{args: []string{"--direct-timeout=0s"}, words: []string{"--direct-timeout"}},
+		{args: []string{"--goprivate=corp.test,[bad"}, words: []string{"--goprivate", "[bad"}},
+		{vars: []string{"GOPRIVATE", "[bad"}, words: []string{"GOPRIVATE", "[bad"}},
+		{vars: []string{"MODVAULT_DIRECT_TOKENS", "git.corp.test"}, words: []string{"MODVAULT_DIRECT_TOKENS", "entry 1", "host=token"}},
+		{args: []string{"--direct-tokens=a.test=x,https://b.test=secret-value"}, words: []string{"--direct-tokens", "entry 2"}},
 	}
 	for _, tt := range tests {
 		f := &fakeEnv{vars: with(home(), tt.vars...), goEnv: map[string]string{"GOPROXY": "off"}}
@@ -368,5 +378,54 @@ func TestSeveralChecksumDatabases(t *testing.T) {
 	}
 	if !slices.Equal(c.SumDB, []string{"sum.a.test", "sum.b.test"}) {
 		t.Errorf("SumDB = %q, want both names", c.SumDB)
+	}
+}
+
+// TestPrivatePatternsLikeTheGoCommand: GONOPROXY and GONOSUMDB default to
+// GOPRIVATE, from the environment, a flag or go env, and each can be set on
+// its own.
+func TestPrivatePatternsLikeTheGoCommand(t *testing.T) {
+	base := with(home(), "GOPROXY", "off", "GOSUMDB", "off")
+	tests := []struct {
+		name                    string
+		vars                    map[string]string
+		goEnv                   map[string]string
+		args                    []string
+		private, noProxy, noSum string
+	}{
+		{"nothing", base, nil, nil, "", "", ""},
+		{"GOPRIVATE", with(base, "GOPRIVATE", "corp.test"), nil, nil, "corp.test", "corp.test", "corp.test"},
+		{"flag", base, nil, []string{"--goprivate=corp.test"}, "corp.test", "corp.test", "corp.test"},
+		{"go env", base, map[string]string{"GOPRIVATE": "corp.test"}, nil, "corp.test", "corp.test", "corp.test"},
+		{"GONOPROXY=none", with(base, "GOPRIVATE", "corp.test", "GONOPROXY", "none"), nil, nil, "corp.test", "none", "corp.test"},
+		{"each", with(base, "GOPRIVATE", "a.test", "GONOPROXY", "b.test", "GONOSUMDB", "c.test"), nil, nil, "a.test", "b.test", "c.test"},
+		{"flags win", with(base, "GOPRIVATE", "a.test"), nil, []string{"--gonoproxy=x.test", "--gonosumdb=y.test"}, "a.test", "x.test", "y.test"},
+	}
+	for _, tt := range tests {
+		f := &fakeEnv{vars: tt.vars, goEnv: tt.goEnv}
+		c := parse(t, f, tt.args...)
+		if c.GOPRIVATE != tt.private || c.GONOPROXY != tt.noProxy || c.GONOSUMDB != tt.noSum {
+			t.Errorf("%s: GOPRIVATE %q GONOPROXY %q GONOSUMDB %q, want %q %q %q", tt.name, c.GOPRIVATE, c.GONOPROXY, c.GONOSUMDB, tt.private, tt.noProxy, tt.noSum)
+		}
+	}
+}
+
+// TestDirectTokens: tokens parse with and without a user name, and neither
+// an error nor the printed form shows the secret.
+func TestDirectTokens(t *testing.T) {
+	f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off",
+		"MODVAULT_DIRECT_TOKENS", "git.corp.test=s3cret-one, git.other.test:8443=ci-bot:s3cret-two")}
+	c := parse(t, f)
+	want := []Token{{Host: "git.corp.test", Secret: "s3cret-one"}, {Host: "git.other.test:8443", Username: "ci-bot", Secret: "s3cret-two"}}
+	if !slices.Equal(c.DirectTokens, want) {
+		t.Errorf("tokens %+v, want %+v", c.DirectTokens, want)
+	}
+	printed := fmt.Sprint(c.DirectTokens) + fmt.Sprintf("%v %s", c.DirectTokens[0], c.DirectTokens[1])
+	if strings.Contains(printed, "s3cret") {
+		t.Errorf("printed tokens show a secret: %s", printed)
+	}
+	_, err := ParseServe(context.Background(), []string{"--direct-tokens=ok.test=a,bad.test/path=s3cret-three"}, f.env())
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad token: error %v, want one without the secret", err)
 	}
 }

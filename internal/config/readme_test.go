@@ -24,8 +24,8 @@ func TestREADMEDocumentsEveryServeFlag(t *testing.T) {
 		rows[m[1]] = m[0]
 	}
 	var c Serve
-	var sumdb string
-	fs := serveFlags(&c, &sumdb)
+	var sumdb, tokens string
+	fs := serveFlags(&c, &sumdb, &tokens)
 	fs.VisitAll(func(f *flag.Flag) {
 		r, ok := rows[f.Name]
 		if !ok {

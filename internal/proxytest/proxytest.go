@@ -232,6 +232,18 @@ func (u *Upstream) Requests(path string) int {
 	return u.requests[path]
 }
 
+// RequestPaths returns every URL path the upstream (and its checksum
+// database) was asked for, each once, in no particular order.
+func (u *Upstream) RequestPaths() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var paths []string
+	for p := range u.requests {
+		paths = append(paths, p)
+	}
+	return paths
+}
+
 // TotalRequests returns how many requests the upstream got in all.
 func (u *Upstream) TotalRequests() int {
 	u.mu.Lock()

@@ -449,3 +449,56 @@ func TestVerifyExitCode(t *testing.T) {
 		t.Errorf("verify of a store with a partial version: %v (want exit 1)\n%s", err, out)
 	}
 }
+
+// TestSecretsStayOutOfLogsAndAnswers runs modvault with credentials for
+// version control and for the upstream proxy, fetches a private module
+// (which works) and a missing one (which fails), at debug level: neither
+// the log nor any answer shows a secret.
+func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
+	h := proxytest.NewGitHost(t)
+	repo := h.Repo("secret.git")
+	repo.Commit("v1", map[string]string{"go.mod": proxytest.GoMod(repo.Module()), "s.go": "package secret\n"})
+	repo.Tag("v1.0.0")
+	up := proxytest.New(t)
+	addr := freeAddr(t)
+	upURL, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upURL.User = url.UserPassword("proxyuser", "s3cret-proxy-password")
+	env := append(cleanEnv(t.TempDir()), h.Env()...)
+	env = append(env,
+		"GOPROXY="+upURL.String(), "GOSUMDB=off", "GOPRIVATE=example.test",
+		"MODVAULT_LISTEN="+addr, "MODVAULT_LOG_LEVEL=debug",
+		"MODVAULT_DIRECT_TOKENS=example.test=s3cret-token-one,127.0.0.1:9=bot:s3cret-token-two",
+	)
+	p := start(t, env)
+	p.waitReady(t)
+	base := "http://" + addr
+	var bodies []string
+	for _, path := range []string{
+		"/example.test/secret.git/@v/list",
+		"/example.test/secret.git/@v/v1.0.0.zip",
+		"/example.test/secret.git/@v/v1.9.9.info",
+		"/example.test/missing.git/@latest",
+		"/example.com/public/@v/list",
+	} {
+		status, body := get(t, base+path)
+		t.Logf("%s: %d %s", path, status, body)
+		bodies = append(bodies, string(body))
+	}
+	if !strings.HasPrefix(bodies[0], "v1.0.0") {
+		t.Errorf("list of the private module: %q", bodies[0])
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, time.Minute)
+	all := p.logText() + strings.Join(bodies, "\n")
+	for _, secret := range []string{"s3cret-token-one", "s3cret-token-two", "s3cret-proxy-password"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%s appears in the log or an answer:\n%s", secret, all)
+		}
+	}
+	if !strings.Contains(p.logText(), "credentials_for") {
+		t.Errorf("the log does not say which hosts have credentials:\n%s", p.logText())
+	}
+}

@@ -188,7 +188,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		"addr", ln.Addr().String(),
 		"storage", store.Redact(a.cfg.Storage),
 		"storage_from", a.cfg.Origins["storage"],
-		"upstream", a.cfg.Upstream,
+		"upstream", upstream.RedactList(a.cfg.Upstream),
 		"upstream_from", a.cfg.Origins["upstream"],
 		"sumdb", a.cfg.SumDB,
 		"sumdb_from", a.cfg.Origins["sumdb"],

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -295,4 +297,70 @@ func processesUnder(t *testing.T, dir string) ([]string, error) {
 		}
 	}
 	return pids, nil
+}
+
+// TestCancelledRequestKillsTheFetch: a client that gives up on a private
+// module whose git server hangs leaves nothing running: the go command and
+// git are killed, and their temporary directory removed.
+func TestCancelledRequestKillsTheFetch(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	h := proxytest.NewGitHost(t)
+	setGitEnv(t, h)
+	t.Setenv("GIT_CONFIG_COUNT", "2")
+	t.Setenv("GIT_CONFIG_KEY_1", "url."+srv.URL+"/.insteadOf")
+	t.Setenv("GIT_CONFIG_VALUE_1", "https://example.test/hang")
+	tmp := t.TempDir()
+	mv := startModvaultWith(t, config.Serve{
+		Storage:   "mem://",
+		Upstream:  "off",
+		GOSUMDB:   "off",
+		GONOPROXY: "example.test",
+		GONOSUMDB: "example.test",
+		TempDir:   tmp,
+	})
+	for _, path := range []string{"/example.test/hang.git/@v/v1.0.0.zip", "/example.test/hang.git/@v/list"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, mv+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			errc <- err
+		}()
+		select {
+		case <-arrived:
+		case <-time.After(time.Minute):
+			t.Fatal("git never reached the server")
+		}
+		if procs, _ := processesUnder(t, tmp); len(procs) == 0 {
+			t.Error("no process runs in the temporary directory while git waits")
+		}
+		cancel()
+		<-errc
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			procs, _ := processesUnder(t, tmp)
+			left, _ := os.ReadDir(tmp)
+			if len(procs) == 0 && len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: 10s after the client left: processes %v, files %v", path, procs, left)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }

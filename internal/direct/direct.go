@@ -520,7 +520,9 @@ func (f *Fetcher) writeCredentials(env []string, creds []Credential) ([]string, 
 		if user == "" {
 			user = "oauth2"
 		}
-		f.secrets = append(f.secrets, c.Password)
+		if c.Password != "" {
+			f.secrets = append(f.secrets, c.Password)
+		}
 		fmt.Fprintf(&netrc, "machine %s login %s password %s\n", hostName(c.Host), user, c.Password)
 		helperFile := filepath.Join(dir, fmt.Sprintf("git-%d", i))
 		if err := os.WriteFile(helperFile, fmt.Appendf(nil, "username=%s\npassword=%s\n", user, c.Password), 0o600); err != nil {
@@ -535,6 +537,8 @@ func (f *Fetcher) writeCredentials(env []string, creds []Credential) ([]string, 
 			n++
 		}
 	}
+	// Longest first, so that a secret that contains another is removed whole.
+	slices.SortFunc(f.secrets, func(a, b string) int { return len(b) - len(a) })
 	netrcFile := filepath.Join(dir, "netrc")
 	if err := os.WriteFile(netrcFile, netrc.Bytes(), 0o600); err != nil {
 		return nil, fmt.Errorf("writing credentials: %v", err)
@@ -554,6 +558,9 @@ func hostName(host string) string {
 func userNetrc(env []string) string {
 	if v, ok := lookupEnv(env, "NETRC"); ok {
 		return v
+	}
+	if home, ok := lookupEnv(env, "HOME"); ok && home != "" {
+		return filepath.Join(home, ".netrc")
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {

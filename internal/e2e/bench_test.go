@@ -184,3 +184,69 @@ func BenchmarkColdFill(b *testing.B) {
 // coldModule returns the module path of the i'th iteration of
 // BenchmarkColdFill.
 func coldModule(i int) string { return fmt.Sprintf("example.com/cold/m%d", i) }
+
+// BenchmarkPrivateColdDownload measures "go mod download" of a private
+// module (one tag of a local git repository) with an empty module cache:
+// through a modvault with an empty store, which runs the go command against
+// version control itself, and, as the reference, the go command fetching
+// straight from version control (GOPROXY=direct), as it would without
+// modvault. Each iteration starts from nothing stored anywhere.
+func BenchmarkPrivateColdDownload(b *testing.B) {
+	h := proxytest.NewGitHost(b)
+	setGitEnv(b, h)
+	privateRepos(b, h)
+	const target = "example.test/lib.git@v1.1.0"
+	b.Run("modvault", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			cfg := config.Serve{
+				Storage: (&url.URL{Scheme: "file", Path: filepath.ToSlash(b.TempDir())}).String(), Upstream: "off",
+				GOSUMDB: "off", GONOPROXY: "example.test", GONOSUMDB: "example.test", TempDir: b.TempDir(),
+				ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
+			}
+			a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(a.Handler)
+			g := proxytest.NewGo(b, srv.URL, "off")
+			b.StartTimer()
+			g.Must("mod", "download", target)
+			b.StopTimer()
+			srv.Close()
+			a.Close()
+			b.StartTimer()
+		}
+	})
+	// The client's share: the same download from a modvault that has the
+	// version stored already.
+	b.Run("modvault-stored", func(b *testing.B) {
+		cfg := config.Serve{
+			Storage: (&url.URL{Scheme: "file", Path: filepath.ToSlash(b.TempDir())}).String(), Upstream: "off",
+			GOSUMDB: "off", GONOPROXY: "example.test", GONOSUMDB: "example.test", TempDir: b.TempDir(),
+			ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
+		}
+		a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(a.Handler)
+		b.Cleanup(func() { srv.Close(); a.Close() })
+		proxytest.NewGo(b, srv.URL, "off").Must("mod", "download", target)
+		for b.Loop() {
+			b.StopTimer()
+			g := proxytest.NewGo(b, srv.URL, "off")
+			b.StartTimer()
+			g.Must("mod", "download", target)
+		}
+	})
+	b.Run("direct", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			g := proxytest.NewGo(b, "direct", "off")
+			g.Env = append(g.Env, "GOPRIVATE=example.test")
+			b.StartTimer()
+			g.Must("mod", "download", target)
+		}
+	})
+}

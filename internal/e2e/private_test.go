@@ -25,7 +25,7 @@ import (
 //	example.test/legacy.git     v2.0.0 without go.mod: v2.0.0+incompatible
 //
 // It returns the repositories by name.
-func privateRepos(t *testing.T, h *proxytest.GitHost) map[string]*proxytest.GitRepo {
+func privateRepos(t testing.TB, h *proxytest.GitHost) map[string]*proxytest.GitRepo {
 	t.Helper()
 	lib := h.Repo("lib.git")
 	lib.Commit("v1.0.0", map[string]string{
@@ -87,7 +87,7 @@ const privateOutput = "ab1.1 lib 1.1 util lib 2 sub untagged legacy\n"
 // setGitEnv puts the git host's settings in the environment of this
 // process, which modvault's go commands and git inherit, as a user's git
 // configuration would reach them.
-func setGitEnv(t *testing.T, h *proxytest.GitHost) {
+func setGitEnv(t testing.TB, h *proxytest.GitHost) {
 	for _, kv := range h.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)

@@ -428,11 +428,12 @@ func (f *Fetcher) run(ctx context.Context, dir *string, args ...string) ([]byte,
 	defer cancel()
 	cmd := exec.CommandContext(rctx, f.goBin, args...)
 	cmd.Dir = *dir
-	cmd.Env = append(f.env,
-		"GOPATH="+filepath.Join(*dir, "gopath"),
-		"GOMODCACHE="+filepath.Join(*dir, "gopath", "pkg", "mod"),
-		"GOCACHE="+filepath.Join(*dir, "gocache"),
-	)
+	// A new slice: f.env is shared by concurrent runs.
+	cmd.Env = slices.Concat(f.env, []string{
+		"GOPATH=" + filepath.Join(*dir, "gopath"),
+		"GOMODCACHE=" + filepath.Join(*dir, "gopath", "pkg", "mod"),
+		"GOCACHE=" + filepath.Join(*dir, "gocache"),
+	})
 	stdout := &limitedBuffer{max: maxStdout}
 	stderr := &limitedBuffer{max: maxStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr

@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		p.NoLookup = cfg.GONOSUMDB
 		sumdb = p
 	}
-	srv := server.New(v, cachedOnly, sumdb, log)
+	srv := server.New(v, cachedOnly, sumdb, log, server.Options{})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return &App{
 		cfg:    cfg,

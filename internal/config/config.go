@@ -33,6 +33,8 @@ type Serve struct {
 	DirectLimit     int           // bound on go commands fetching from version control at once
 	DirectTimeout   time.Duration // bound on one such go command
 	DirectTokens    []Token       // per-host credentials for version control
+	Lock            string        // redis:// URL of the lock shared by replicas; "" for none
+	ZipRedirect     time.Duration // answer stored zips with a redirect to a signed URL valid this long; 0 for off
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
 	TempDir         string        // where zips wait while they are validated
@@ -177,6 +179,15 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	if c.DirectLimit <= 0 {
 		return Serve{}, fmt.Errorf("%s: %d is not a positive number", c.setting("direct-limit"), c.DirectLimit)
 	}
+	if c.Lock != "" {
+		u, err := url.Parse(c.Lock)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return Serve{}, fmt.Errorf("%s: want redis://[user:password@]host:port[/db] or rediss://…", c.setting("lock"))
+		}
+	}
+	if c.ZipRedirect < 0 {
+		return Serve{}, fmt.Errorf("%s: %v is negative", c.setting("zip-redirect"), c.ZipRedirect)
+	}
 	var err error
 	if c.DirectTokens, err = parseTokens(tokens); err != nil {
 		return Serve{}, fmt.Errorf("%s: %v", c.setting("direct-tokens"), err)
@@ -312,6 +323,8 @@ func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
 	fs.IntVar(&c.DirectLimit, "direct-limit", 4, "how many go commands may fetch from version control at once")
 	fs.DurationVar(&c.DirectTimeout, "direct-timeout", 10*time.Minute, "bound on one go command fetching from version control")
 	fs.StringVar(tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
+	fs.StringVar(&c.Lock, "lock", "", "redis://host:port URL of a Redis shared by the replicas of one store, so that a cold file is fetched once, not once per replica (default: none)")
+	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")

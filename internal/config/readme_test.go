@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -62,4 +63,38 @@ func documentsDefault(row, def string) bool {
 		}
 	}
 	return false
+}
+
+// TestDeployFilesUseKnownSettings: every MODVAULT_* variable that the
+// Dockerfile and the Kubernetes manifests set is a setting modvault reads,
+// so a renamed flag cannot leave a deployment silently unconfigured.
+func TestDeployFilesUseKnownSettings(t *testing.T) {
+	var c Serve
+	var sumdb, tokens string
+	known := map[string]bool{}
+	serveFlags(&c, &sumdb, &tokens).VisitAll(func(f *flag.Flag) {
+		known["MODVAULT_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))] = true
+	})
+	files, err := filepath.Glob("../../deploy/kubernetes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests found: %v", err)
+	}
+	files = append(files, "../../Dockerfile")
+	variable := regexp.MustCompile(`MODVAULT_[A-Z_]+`)
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range variable.FindAllString(string(b), -1) {
+			seen++
+			if !known[v] {
+				t.Errorf("%s sets %s, which is no setting of modvault serve", f, v)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("the deploy files set no MODVAULT_* variable: is the pattern wrong?")
+	}
 }

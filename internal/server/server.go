@@ -36,6 +36,19 @@ type Server struct {
 	sumdb      http.Handler
 	log        *slog.Logger
 	small      *smallCache // stored .info and .mod files
+	opts       Options
+}
+
+// Options configures a [Server].
+type Options struct {
+	// ZipRedirect, if not zero, makes stored zips be answered with a 302
+	// redirect to a URL of the object in the store that Sign makes, valid
+	// for ZipRedirect, so that the bytes come from the object store and not
+	// through modvault.
+	ZipRedirect time.Duration
+	// Sign returns a URL for a stored key valid for expiry (a store's
+	// signed URL). Required with ZipRedirect.
+	Sign func(ctx context.Context, key string, expiry time.Duration) (string, error)
 }
 
 // smallCacheBytes bounds the memory kept for small stored files.
@@ -45,11 +58,11 @@ const smallCacheBytes = 32 << 20
 // with the header "Disable-Module-Fetch: true" are answered from cachedOnly,
 // a vault over the same store with no upstream, so they never cause an
 // upstream fetch. sumdb, if not nil, serves paths under /sumdb/.
-func New(v, cachedOnly *vault.Vault, sumdb http.Handler, log *slog.Logger) *Server {
+func New(v, cachedOnly *vault.Vault, sumdb http.Handler, log *slog.Logger, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log, small: newSmallCache(smallCacheBytes)}
+	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log, small: newSmallCache(smallCacheBytes), opts: opts}
 }
 
 // ServeHTTP routes a request and logs it.
@@ -159,6 +172,19 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		w.source = vault.Hit
 		h.Set("ETag", o.etag)
 		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
+		return
+	}
+	if req.Kind == protocol.Zip && s.opts.ZipRedirect > 0 {
+		u, src, err := v.ZipURL(r.Context(), req.Module, req.Version, s.opts.ZipRedirect, s.opts.Sign)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.source = src
+		// The URL expires: the redirect is not to be cached for long.
+		h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(s.opts.ZipRedirect.Seconds()/2)))
+		h.Del("Content-Type")
+		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
 	obj, src, err := v.Open(r.Context(), req.Module, req.Version, req.Kind)

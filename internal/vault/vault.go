@@ -97,6 +97,19 @@ type Options struct {
 	// VerifyFailed, if not nil, is called with every error of the Checker,
 	// for example to count them.
 	VerifyFailed func(error)
+	// Locker, if not nil, is held around every fill, so that replicas
+	// sharing a store fetch a cold file from the upstream once. Correctness
+	// never depends on it: a fill that did not get the lease still stores
+	// only whole, validated objects, create-once.
+	Locker Locker
+}
+
+// Locker hands out leases shared by every replica (package lock).
+type Locker interface {
+	// Acquire waits until it holds the lease on key, or gives up (held is
+	// false: the caller goes on without it); err is set only when ctx
+	// ended. release is never nil.
+	Acquire(ctx context.Context, key string) (release func(), held bool, err error)
 }
 
 // Prefetcher is a Checker that can start looking up a version's hashes
@@ -256,6 +269,36 @@ func (v *Vault) Open(ctx context.Context, mod, version string, kind protocol.Kin
 	return obj, src, nil
 }
 
+// ZipURL makes sure the zip of a canonical version is stored, filling it
+// first if needed, and returns a URL of the stored object that is valid for
+// expiry, made by sign (a store's signed URL). It returns sign's error, such
+// as one matching errors.ErrUnsupported for a store that cannot sign.
+func (v *Vault) ZipURL(ctx context.Context, mod, version string, expiry time.Duration, sign func(ctx context.Context, key string, expiry time.Duration) (string, error)) (string, Source, error) {
+	if err := module.Check(mod, version); err != nil {
+		return "", "", notFound(err.Error())
+	}
+	if module.CanonicalVersion(version) != version {
+		return "", "", notFound(fmt.Sprintf("%s@%s: not a canonical version", mod, version))
+	}
+	key, err := protocol.Key(mod, version, protocol.Zip)
+	if err != nil {
+		return "", "", err
+	}
+	src := Hit
+	ok, err := v.store.Exists(ctx, key)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok {
+		if err := v.fill(ctx, "zip "+key, func(ctx context.Context) error { return v.fillZip(ctx, mod, version) }); err != nil {
+			return "", "", err
+		}
+		src = Miss
+	}
+	u, err := sign(ctx, key, expiry)
+	return u, src, err
+}
+
 // ensureInfo makes sure the .info (and so the .mod) of a version is stored,
 // and reports whether it had to be filled.
 func (v *Vault) ensureInfo(ctx context.Context, mod, version string) (filled bool, err error) {
@@ -306,6 +349,15 @@ func (v *Vault) markCommitted(infoKey string) {
 func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) error) error {
 	_, err := v.shared(ctx, key, func(fctx context.Context) (any, error) {
 		start := time.Now()
+		if v.opts.Locker != nil {
+			// Another replica may be filling the same file: wait for it.
+			// fn checks the store first, so it then finds the file there.
+			release, _, err := v.opts.Locker.Acquire(fctx, "fill "+key)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+		}
 		err := fn(fctx)
 		if err != nil {
 			level := slog.LevelWarn

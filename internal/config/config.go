@@ -34,6 +34,7 @@ type Serve struct {
 	DirectTimeout   time.Duration // bound on one such go command
 	DirectTokens    []Token       // per-host credentials for version control
 	Lock            string        // redis:// URL of the lock shared by replicas; "" for none
+	LockLease       time.Duration // how long a lease outlives a replica that died holding it
 	ZipRedirect     time.Duration // answer stored zips with a redirect to a signed URL valid this long; 0 for off
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
@@ -219,7 +220,7 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	for _, d := range []struct {
 		name string
 		d    time.Duration
-	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"direct-timeout", c.DirectTimeout}} {
+	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"direct-timeout", c.DirectTimeout}, {"lock-lease", c.LockLease}} {
 		if d.d <= 0 {
 			return Serve{}, fmt.Errorf("%s: %v is not a positive duration", c.setting(d.name), d.d)
 		}
@@ -324,6 +325,7 @@ func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
 	fs.DurationVar(&c.DirectTimeout, "direct-timeout", 10*time.Minute, "bound on one go command fetching from version control")
 	fs.StringVar(tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
 	fs.StringVar(&c.Lock, "lock", "", "redis://host:port URL of a Redis shared by the replicas of one store, so that a cold file is fetched once, not once per replica (default: none)")
+	fs.DurationVar(&c.LockLease, "lock-lease", 30*time.Second, "how long a lock lease lasts without renewal: how long other replicas wait before taking over the fill of a replica that died")
 	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")

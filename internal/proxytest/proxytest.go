@@ -201,6 +201,22 @@ func (u *Upstream) ZipHash(path, vers string) string { return u.get(path, vers).
 // ModHash returns the h1: hash of a version's .mod.
 func (u *Upstream) ModHash(path, vers string) string { return u.get(path, vers).modHash }
 
+// InfoBytes returns a version's .info as served.
+func (u *Upstream) InfoBytes(path, vers string) []byte {
+	v := u.get(path, vers)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return v.info
+}
+
+// ModBytes returns a version's .mod as served.
+func (u *Upstream) ModBytes(path, vers string) []byte {
+	v := u.get(path, vers)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return v.mod
+}
+
 // ZipBytes returns a version's zip as served.
 func (u *Upstream) ZipBytes(path, vers string) []byte {
 	v := u.get(path, vers)

@@ -22,6 +22,7 @@ import (
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/direct"
+	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
@@ -35,6 +36,7 @@ type App struct {
 	store  *store.Store
 	vault  *vault.Vault
 	direct *direct.Fetcher // nil without direct fetches
+	lock   *lock.Redis     // nil without --lock
 	// Handler serves the whole HTTP API.
 	Handler http.Handler
 }
@@ -146,6 +148,25 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	default:
 		opts.Checker = checksumdb.All(verifiers)
 	}
+	var locker *lock.Redis
+	if cfg.Lock != "" {
+		if locker, err = lock.NewRedis(cfg.Lock, lock.RedisOptions{Lease: cfg.LockLease, Logger: log}); err != nil {
+			closeAll(fetcher, st)
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		opts.Locker = locker
+		log.Info("fills are coordinated with the other replicas", "lock", upstream.RedactList(cfg.Lock), "lease", cfg.LockLease)
+	}
+	srvOpts := server.Options{ZipRedirect: cfg.ZipRedirect, Sign: st.SignedURL}
+	if cfg.ZipRedirect > 0 {
+		if _, err := st.SignedURL(ctx, "modvault-signing-probe", cfg.ZipRedirect); err != nil {
+			if locker != nil {
+				locker.Close()
+			}
+			closeAll(fetcher, st)
+			return nil, fmt.Errorf("zip-redirect: the store cannot sign URLs: %w", err)
+		}
+	}
 	v := vault.New(st, up, opts)
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})
 	var sumdb http.Handler
@@ -154,7 +175,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		p.NoLookup = cfg.GONOSUMDB
 		sumdb = p
 	}
-	srv := server.New(v, cachedOnly, sumdb, log, server.Options{})
+	srv := server.New(v, cachedOnly, sumdb, log, srvOpts)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return &App{
 		cfg:    cfg,
@@ -162,6 +183,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		store:  st,
 		vault:  v,
 		direct: fetcher,
+		lock:   locker,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/metrics" {
 				metrics.ServeHTTP(w, r)
@@ -222,11 +244,22 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close releases the store and removes the direct fetches' temporary
 // files. Use it when the App is not run with Serve.
 func (a *App) Close() error {
-	var err error
+	var errs []error
 	if a.direct != nil {
-		err = a.direct.Close()
+		errs = append(errs, a.direct.Close())
 	}
-	return errors.Join(err, a.store.Close())
+	if a.lock != nil {
+		errs = append(errs, a.lock.Close())
+	}
+	return errors.Join(append(errs, a.store.Close())...)
+}
+
+// closeAll releases what New opened before it failed.
+func closeAll(fetcher *direct.Fetcher, st *store.Store) {
+	if fetcher != nil {
+		fetcher.Close()
+	}
+	st.Close()
 }
 
 // tokenHosts returns the hosts that have credentials, for logs.

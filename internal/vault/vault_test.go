@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/modvault/modvault/internal/lock"
+	"github.com/modvault/modvault/internal/store"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -492,5 +496,56 @@ func TestFillStopsWhenEveryWaiterHasGone(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream request went on after every client had gone")
+	}
+}
+
+// TestLockerMakesReplicasFetchOnce: two vaults (two replicas) over one store
+// share a Locker: concurrent cold requests through both fetch each upstream
+// file once. Without the Locker each replica would fetch it.
+func TestLockerMakesReplicasFetchOnce(t *testing.T) {
+	for _, withLock := range []bool{true, false} {
+		t.Run(fmt.Sprintf("lock=%v", withLock), func(t *testing.T) {
+			const ver = "v1.0.0"
+			up := newFakeProxy(t)
+			zip := moduleZip(t, modM, ver, goodFiles)
+			up.version(modM, ver, goodMod, nil)
+			up.handle(reqPath(modM, ver, protocol.Zip), func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(200 * time.Millisecond) // both replicas are waiting by now
+				w.Write(zip)
+			})
+			_, dir := fileStore(t)
+			var opts vault.Options
+			if withLock {
+				opts.Locker = &lock.Local{}
+			}
+			var replicas []*vault.Vault
+			for range 2 {
+				st, err := store.Open(context.Background(), (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				replicas = append(replicas, newVault(t, up.URL, st, opts))
+			}
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					b, _, err := openBytes(replicas[i%2], modM, ver, protocol.Zip)
+					if err != nil || !bytes.Equal(b, zip) {
+						t.Errorf("replica %d: %d bytes, %v", i%2, len(b), err)
+					}
+				})
+			}
+			wg.Wait()
+			n := up.requestsFor(reqPath(modM, ver, protocol.Zip))
+			switch {
+			case withLock && n != 1:
+				t.Errorf("with a shared Locker, %d upstream zip requests, want 1", n)
+			case !withLock && n != 2:
+				// The control: this test would not notice a Locker that
+				// does nothing if the replicas happened to take turns.
+				t.Errorf("without a Locker, %d upstream zip requests, want 2 (one per replica)", n)
+			}
+		})
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/modvault/modvault/internal/lock"
-	"github.com/modvault/modvault/internal/store"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -17,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/proxytest"
+	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
 )

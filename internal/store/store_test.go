@@ -25,23 +25,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// backend opens a new, empty store. dir is the file store's directory, or ""
-// for a store with no file system tree.
-type backend struct {
-	name string
-	open func(t *testing.T) (st *store.Store, dir string)
-}
-
-var backends = []backend{
-	{"file", func(t *testing.T) (*store.Store, string) {
-		dir := filepath.Join(t.TempDir(), "store") // Open creates it
-		return openStore(t, fileURL(dir)), dir
-	}},
-	{"mem", func(t *testing.T) (*store.Store, string) {
-		return openStore(t, "mem://"), ""
-	}},
-}
-
 func fileURL(dir string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 }
@@ -54,16 +37,6 @@ func openStore(t *testing.T, rawURL string) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// forEachBackend runs test against every backend.
-func forEachBackend(t *testing.T, test func(t *testing.T, st *store.Store, dir string)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			st, dir := b.open(t)
-			test(t, st, dir)
-		})
-	}
 }
 
 func mustCreate(t *testing.T, st *store.Store, key string, data []byte) {
@@ -137,95 +110,89 @@ func treeFiles(t *testing.T, dir string) map[string]string {
 	return files
 }
 
-func TestCreateRefusesToOverwrite(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		const key = "example.com/m/@v/v1.0.0.mod"
-		old := []byte("module example.com/m\n")
-		mustCreate(t, st, key, old)
+func testCreateRefusesToOverwrite(t *testing.T, st *store.Store, dir string) {
+	const key = "example.com/m/@v/v1.0.0.mod"
+	old := []byte("module example.com/m\n")
+	mustCreate(t, st, key, old)
 
-		err := st.Create(context.Background(), key, strings.NewReader("module example.com/evil\n"))
-		if !errors.Is(err, fs.ErrExist) || !errors.Is(err, store.ErrExist) {
-			t.Fatalf("second Create(%q) = %v, want an error matching fs.ErrExist", key, err)
+	err := st.Create(context.Background(), key, strings.NewReader("module example.com/evil\n"))
+	if !errors.Is(err, fs.ErrExist) || !errors.Is(err, store.ErrExist) {
+		t.Fatalf("second Create(%q) = %v, want an error matching fs.ErrExist", key, err)
+	}
+	if got := readObject(t, st, key); !bytes.Equal(got, old) {
+		t.Errorf("after a refused Create, %q holds %q, want the old %q", key, got, old)
+	}
+	// The refused write leaves nothing behind.
+	if keys := listKeys(t, st, "example.com/m/@v/"); !slices.Equal(keys, []string{key}) {
+		t.Errorf("List after a refused Create = %q, want only %q", keys, key)
+	}
+	if dir != "" {
+		if files := treeFiles(t, dir); len(files) != 1 {
+			t.Errorf("file store holds %d files after a refused Create, want 1: %v", len(files), keysOf(files))
 		}
-		if got := readObject(t, st, key); !bytes.Equal(got, old) {
-			t.Errorf("after a refused Create, %q holds %q, want the old %q", key, got, old)
-		}
-		// The refused write leaves nothing behind.
-		if keys := listKeys(t, st, "example.com/m/@v/"); !slices.Equal(keys, []string{key}) {
-			t.Errorf("List after a refused Create = %q, want only %q", keys, key)
-		}
-		if dir != "" {
-			if files := treeFiles(t, dir); len(files) != 1 {
-				t.Errorf("file store holds %d files after a refused Create, want 1: %v", len(files), keysOf(files))
-			}
-		}
-	})
+	}
 }
 
-// TestConcurrentCreateHasOneWinner checks that Create's "only if absent" holds
+// testConcurrentCreateHasOneWinner checks that Create's "only if absent" holds
 // when writers race for the same key: exactly one succeeds, the others get
 // fs.ErrExist, and the object holds the winner's bytes, whole.
-func TestConcurrentCreateHasOneWinner(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		const writers = 8
-		for round := range 5 {
-			key := fmt.Sprintf("example.com/m/@v/v1.0.%d.zip", round)
-			contents := make([][]byte, writers)
-			for i := range contents {
-				contents[i] = bytes.Repeat([]byte{byte('a' + i)}, 64<<10)
-			}
-			errs := make([]error, writers)
-			var start, wg sync.WaitGroup
-			start.Add(1)
-			for i := range writers {
-				wg.Go(func() {
-					start.Wait()
-					errs[i] = st.Create(context.Background(), key, bytes.NewReader(contents[i]))
-				})
-			}
-			start.Done()
-			wg.Wait()
-			winner := -1
-			for i, err := range errs {
-				switch {
-				case err == nil && winner >= 0:
-					t.Fatalf("round %d: Create by writers %d and %d both succeeded on %q", round, winner, i, key)
-				case err == nil:
-					winner = i
-				case !errors.Is(err, fs.ErrExist):
-					t.Fatalf("round %d: writer %d: %v", round, i, err)
-				}
-			}
-			if winner < 0 {
-				t.Fatalf("round %d: no Create succeeded", round)
-			}
-			if got := readObject(t, st, key); !bytes.Equal(got, contents[winner]) {
-				t.Fatalf("round %d: %q does not hold the bytes of the one successful writer", round, key)
+func testConcurrentCreateHasOneWinner(t *testing.T, st *store.Store, dir string) {
+	const writers = 8
+	for round := range 5 {
+		key := fmt.Sprintf("example.com/m/@v/v1.0.%d.zip", round)
+		contents := make([][]byte, writers)
+		for i := range contents {
+			contents[i] = bytes.Repeat([]byte{byte('a' + i)}, 64<<10)
+		}
+		errs := make([]error, writers)
+		var start, wg sync.WaitGroup
+		start.Add(1)
+		for i := range writers {
+			wg.Go(func() {
+				start.Wait()
+				errs[i] = st.Create(context.Background(), key, bytes.NewReader(contents[i]))
+			})
+		}
+		start.Done()
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("round %d: Create by writers %d and %d both succeeded on %q", round, winner, i, key)
+			case err == nil:
+				winner = i
+			case !errors.Is(err, fs.ErrExist):
+				t.Fatalf("round %d: writer %d: %v", round, i, err)
 			}
 		}
-	})
+		if winner < 0 {
+			t.Fatalf("round %d: no Create succeeded", round)
+		}
+		if got := readObject(t, st, key); !bytes.Equal(got, contents[winner]) {
+			t.Fatalf("round %d: %q does not hold the bytes of the one successful writer", round, key)
+		}
+	}
 }
 
-func TestMissingKeyIsNotExist(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		ctx := context.Background()
-		mustCreate(t, st, "example.com/m/@v/v1.0.0.info", []byte(`{"Version":"v1.0.0"}`))
-		// A missing object, and a "directory" that only prefixes one.
-		for _, key := range []string{"example.com/m/@v/v1.1.0.info", "example.com/m/@v", "example.com/m"} {
-			if _, err := st.Open(ctx, key); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("Open(%q) = %v, want an error matching fs.ErrNotExist", key, err)
-			}
-			if _, err := st.ReadAll(ctx, key); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("ReadAll(%q) = %v, want an error matching fs.ErrNotExist", key, err)
-			}
-			if ok, err := st.Exists(ctx, key); ok || err != nil {
-				t.Errorf("Exists(%q) = %v, %v, want false, nil", key, ok, err)
-			}
+func testMissingKeyIsNotExist(t *testing.T, st *store.Store, dir string) {
+	ctx := context.Background()
+	mustCreate(t, st, "example.com/m/@v/v1.0.0.info", []byte(`{"Version":"v1.0.0"}`))
+	// A missing object, and a "directory" that only prefixes one.
+	for _, key := range []string{"example.com/m/@v/v1.1.0.info", "example.com/m/@v", "example.com/m"} {
+		if _, err := st.Open(ctx, key); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open(%q) = %v, want an error matching fs.ErrNotExist", key, err)
 		}
-		if ok, err := st.Exists(ctx, "example.com/m/@v/v1.0.0.info"); !ok || err != nil {
-			t.Errorf("Exists of a stored key = %v, %v, want true, nil", ok, err)
+		if _, err := st.ReadAll(ctx, key); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadAll(%q) = %v, want an error matching fs.ErrNotExist", key, err)
 		}
-	})
+		if ok, err := st.Exists(ctx, key); ok || err != nil {
+			t.Errorf("Exists(%q) = %v, %v, want false, nil", key, ok, err)
+		}
+	}
+	if ok, err := st.Exists(ctx, "example.com/m/@v/v1.0.0.info"); !ok || err != nil {
+		t.Errorf("Exists of a stored key = %v, %v, want true, nil", ok, err)
+	}
 }
 
 var errBoom = errors.New("boom: source failed")
@@ -245,152 +212,145 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestFailedWriteLeavesNothing(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		ctx := context.Background()
-		const prefix = "example.com/m/@v/"
-		for _, size := range []int{0, 1000, 3 << 20} {
-			key := fmt.Sprintf("%sv1.0.%d.zip", prefix, size)
-			if err := st.Create(ctx, key, &failingReader{n: size}); !errors.Is(err, errBoom) {
-				t.Fatalf("Create from a reader failing after %d bytes = %v, want an error wrapping the reader's", size, err)
-			}
-			if _, err := st.Open(ctx, key); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("after a failed Create of %d bytes, Open(%q) = %v, want fs.ErrNotExist", size, key, err)
-			}
+func testFailedWriteLeavesNothing(t *testing.T, st *store.Store, dir string) {
+	ctx := context.Background()
+	const prefix = "example.com/m/@v/"
+	for _, size := range []int{0, 1000, 3 << 20} {
+		key := fmt.Sprintf("%sv1.0.%d.zip", prefix, size)
+		if err := st.Create(ctx, key, &failingReader{n: size}); !errors.Is(err, errBoom) {
+			t.Fatalf("Create from a reader failing after %d bytes = %v, want an error wrapping the reader's", size, err)
 		}
-		if keys := listKeys(t, st, prefix); len(keys) != 0 {
-			t.Errorf("after failed writes, List(%q) = %q, want nothing", prefix, keys)
+		if _, err := st.Open(ctx, key); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after a failed Create of %d bytes, Open(%q) = %v, want fs.ErrNotExist", size, key, err)
 		}
-		if dir != "" {
-			if files := treeFiles(t, dir); len(files) != 0 {
-				t.Errorf("after failed writes, the file store holds %v, want no file", keysOf(files))
-			}
+	}
+	if keys := listKeys(t, st, prefix); len(keys) != 0 {
+		t.Errorf("after failed writes, List(%q) = %q, want nothing", prefix, keys)
+	}
+	if dir != "" {
+		if files := treeFiles(t, dir); len(files) != 0 {
+			t.Errorf("after failed writes, the file store holds %v, want no file", keysOf(files))
 		}
+	}
 
-		// A failed Put keeps the object it would have replaced.
-		key := prefix + "v1.0.0.mod"
-		old := []byte("module example.com/m\n")
-		mustCreate(t, st, key, old)
-		if err := st.Put(ctx, key, &failingReader{n: 5000}); !errors.Is(err, errBoom) {
-			t.Fatalf("Put from a failing reader = %v, want an error wrapping the reader's", err)
-		}
-		if got := readObject(t, st, key); !bytes.Equal(got, old) {
-			t.Errorf("after a failed Put, %q holds %q, want the old %q", key, got, old)
-		}
-		if keys := listKeys(t, st, prefix); !slices.Equal(keys, []string{key}) {
-			t.Errorf("after a failed Put, List(%q) = %q, want only %q", prefix, keys, key)
-		}
-	})
+	// A failed Put keeps the object it would have replaced.
+	key := prefix + "v1.0.0.mod"
+	old := []byte("module example.com/m\n")
+	mustCreate(t, st, key, old)
+	if err := st.Put(ctx, key, &failingReader{n: 5000}); !errors.Is(err, errBoom) {
+		t.Fatalf("Put from a failing reader = %v, want an error wrapping the reader's", err)
+	}
+	if got := readObject(t, st, key); !bytes.Equal(got, old) {
+		t.Errorf("after a failed Put, %q holds %d bytes starting %q, want the old %q", key, len(got), got[:min(len(got), 40)], old)
+	}
+	if keys := listKeys(t, st, prefix); !slices.Equal(keys, []string{key}) {
+		t.Errorf("after a failed Put, List(%q) = %q, want only %q", prefix, keys, key)
+	}
 }
 
-func TestPutReplaces(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		const key = "example.com/m/@v/v1.0.0.mod"
-		mustCreate(t, st, key, []byte("module example.com/m // old\n"))
-		if err := st.Put(context.Background(), key, strings.NewReader("module example.com/m\n")); err != nil {
-			t.Fatal(err)
-		}
-		if got := readObject(t, st, key); string(got) != "module example.com/m\n" {
-			t.Errorf("after Put, %q holds %q", key, got)
-		}
-	})
+func testPutReplaces(t *testing.T, st *store.Store, dir string) {
+	const key = "example.com/m/@v/v1.0.0.mod"
+	mustCreate(t, st, key, []byte("module example.com/m // old\n"))
+	if err := st.Put(context.Background(), key, strings.NewReader("module example.com/m\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readObject(t, st, key); string(got) != "module example.com/m\n" {
+		t.Errorf("after Put, %q holds %q", key, got)
+	}
 }
 
-func TestListDirectChildren(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		ctx := context.Background()
-		for _, key := range []string{
-			"example.com/m/@v/v1.0.0.info",
-			"example.com/m/@v/v1.0.0.mod",
-			"example.com/m/@v/v1.1.0.info",
-			"example.com/m/@v/sub/deeper.info", // not a direct child
-			"example.com/m/sub/@v/v1.0.0.info", // another module
-			"example.com/m/@vx",                // a sibling, not under the prefix
-			"example.com/mm/@v/v1.0.0.info",    // another module sharing a string prefix
-			"example.com/n/@v/v1.0.0.info",
-		} {
-			mustCreate(t, st, key, []byte(key))
+func testListDirectChildren(t *testing.T, st *store.Store, dir string) {
+	ctx := context.Background()
+	for _, key := range []string{
+		"example.com/m/@v/v1.0.0.info",
+		"example.com/m/@v/v1.0.0.mod",
+		"example.com/m/@v/v1.1.0.info",
+		"example.com/m/@v/sub/deeper.info", // not a direct child
+		"example.com/m/sub/@v/v1.0.0.info", // another module
+		"example.com/m/@vx",                // a sibling, not under the prefix
+		"example.com/mm/@v/v1.0.0.info",    // another module sharing a string prefix
+		"example.com/n/@v/v1.0.0.info",
+	} {
+		mustCreate(t, st, key, []byte(key))
+	}
+	want := []string{"example.com/m/@v/v1.0.0.info", "example.com/m/@v/v1.0.0.mod", "example.com/m/@v/v1.1.0.info"}
+	var got []string
+	err := st.List(ctx, "example.com/m/@v/", func(e store.Entry) bool {
+		got = append(got, e.Key)
+		if e.Size != int64(len(e.Key)) {
+			t.Errorf("List entry %q has size %d, want %d", e.Key, e.Size, len(e.Key))
 		}
-		want := []string{"example.com/m/@v/v1.0.0.info", "example.com/m/@v/v1.0.0.mod", "example.com/m/@v/v1.1.0.info"}
-		var got []string
-		err := st.List(ctx, "example.com/m/@v/", func(e store.Entry) bool {
-			got = append(got, e.Key)
-			if e.Size != int64(len(e.Key)) {
-				t.Errorf("List entry %q has size %d, want %d", e.Key, e.Size, len(e.Key))
-			}
-			if e.ModTime.IsZero() {
-				t.Errorf("List entry %q has no modification time", e.Key)
-			}
-			return true
-		})
-		if err != nil {
-			t.Fatal(err)
+		if e.ModTime.IsZero() {
+			t.Errorf("List entry %q has no modification time", e.Key)
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("List(example.com/m/@v/) = %q, want %q", got, want)
-		}
-		if got := listKeys(t, st, "example.com/none/@v/"); len(got) != 0 {
-			t.Errorf("List of an absent prefix = %q, want nothing", got)
-		}
-
-		// fn returning false stops the listing.
-		n := 0
-		if err := st.List(ctx, "example.com/m/@v/", func(store.Entry) bool { n++; return false }); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
-			t.Errorf("List called fn %d times after it returned false, want 1", n)
-		}
+		return true
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("List(example.com/m/@v/) = %q, want %q", got, want)
+	}
+	if got := listKeys(t, st, "example.com/none/@v/"); len(got) != 0 {
+		t.Errorf("List of an absent prefix = %q, want nothing", got)
+	}
+
+	// fn returning false stops the listing.
+	n := 0
+	if err := st.List(ctx, "example.com/m/@v/", func(store.Entry) bool { n++; return false }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("List called fn %d times after it returned false, want 1", n)
+	}
 }
 
-// TestReadersSeeWholeObjects reads a key over and over while it is being
+// testReadersSeeWholeObjects reads a key over and over while it is being
 // written: every successful read sees the whole object.
-func TestReadersSeeWholeObjects(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		ctx := context.Background()
-		const key = "example.com/m/@v/v1.0.0.zip"
-		data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-		done := make(chan struct{})
-		var reads, partial int
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				b, err := st.ReadAll(ctx, key)
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				if err != nil {
-					t.Errorf("ReadAll during the write: %v", err)
-					return
-				}
-				reads++
-				if !bytes.Equal(b, data) {
-					partial++
-				}
+func testReadersSeeWholeObjects(t *testing.T, st *store.Store, dir string) {
+	ctx := context.Background()
+	const key = "example.com/m/@v/v1.0.0.zip"
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	done := make(chan struct{})
+	var reads, partial int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
 			}
-		})
-		// Write slowly, in small pieces.
-		err := st.Create(ctx, key, &slowReader{r: bytes.NewReader(data), chunk: 64 << 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 3 { // the reader also sees the finished object
-			if _, err := st.ReadAll(ctx, key); err != nil {
-				t.Fatal(err)
+			b, err := st.ReadAll(ctx, key)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
 			}
-		}
-		close(done)
-		wg.Wait()
-		if partial > 0 {
-			t.Errorf("%d of %d reads during the write saw a partial object", partial, reads)
+			if err != nil {
+				t.Errorf("ReadAll during the write: %v", err)
+				return
+			}
+			reads++
+			if !bytes.Equal(b, data) {
+				partial++
+			}
 		}
 	})
+	stop := sync.OnceFunc(func() { close(done); wg.Wait() })
+	defer stop() // the reader must not outlive the test
+	// Write slowly, in small pieces.
+	err := st.Create(ctx, key, &slowReader{r: bytes.NewReader(data), chunk: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // the reader also sees the finished object
+		if _, err := st.ReadAll(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if partial > 0 {
+		t.Errorf("%d of %d reads during the write saw a partial object", partial, reads)
+	}
 }
 
 // slowReader returns at most chunk bytes per Read and yields the processor
@@ -467,6 +427,31 @@ func TestOpenRejectsBadURL(t *testing.T) {
 	}
 }
 
+// TestRedact checks that Redact hides the secrets a storage URL or a
+// signed URL may carry, and keeps the rest.
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"file:///var/lib/modvault?metadata=skip", "file:///var/lib/modvault?metadata=skip"},
+		{"s3://bucket?endpoint=http://127.0.0.1:9000&region=us-east-1&use_path_style=true",
+			"s3://bucket?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&use_path_style=true"},
+		{"s3://AKIAEXAMPLE:hunter2@bucket?region=us-east-1", "s3://AKIAEXAMPLE:xxxxx@bucket?region=us-east-1"},
+		{"s3://bucket?endpoint=https://user:hunter2@minio.example:9000",
+			"s3://bucket?endpoint=https%3A%2F%2Fuser%3Axxxxx%40minio.example%3A9000"},
+		{"nosuchscheme://bucket?secret_key=hunter2&SessionToken=hunter2", "nosuchscheme://bucket?SessionToken=REDACTED&secret_key=REDACTED"},
+		{"http://127.0.0.1:9000/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=hunter2",
+			"http://127.0.0.1:9000/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED"},
+		{"http://127.0.0.1:10000/devstoreaccount1/c/k?se=2026-01-01T00%3A00%3A00Z&sig=hunter2&sp=r",
+			"http://127.0.0.1:10000/devstoreaccount1/c/k?se=2026-01-01T00%3A00%3A00Z&sig=REDACTED&sp=r"},
+		{"https://storage.example/b/k?Expires=1&GoogleAccessId=a%40b&Signature=hunter2",
+			"https://storage.example/b/k?Expires=1&GoogleAccessId=a%40b&Signature=REDACTED"},
+		{"::not a URL", "(invalid URL)"},
+	} {
+		if got := store.Redact(c.in); got != c.want {
+			t.Errorf("Redact(%q)\n = %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
+
 func keysOf(m map[string]string) []string {
 	var keys []string
 	for k := range m {
@@ -476,11 +461,11 @@ func keysOf(m map[string]string) []string {
 	return keys
 }
 
-// TestEveryKeyReadsBack writes keys of every shape modvault uses, including
+// testEveryKeyReadsBack writes keys of every shape modvault uses, including
 // ones the file driver must escape ("__0x", uppercase escapes, "+", "~"),
 // and reads each back through Open, ReadAll and Exists: the file store's
 // direct reads and the blob layer must agree on where a key lives.
-func TestEveryKeyReadsBack(t *testing.T) {
+func testEveryKeyReadsBack(t *testing.T, st *store.Store, dir string) {
 	keys := []string{
 		"example.com/m/@v/v1.0.0.info",
 		"example.com/!upper/@v/v1.0.0-!r!c1.mod",
@@ -488,56 +473,64 @@ func TestEveryKeyReadsBack(t *testing.T) {
 		"example.com/a__0x41__b/@v/v1.0.0.info",
 		"example.com/tilde~x/@v/v1.0.0.mod",
 	}
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		ctx := context.Background()
-		for i, key := range keys {
-			data := []byte(fmt.Sprintf("object %d", i))
-			mustCreate(t, st, key, data)
-			if got := readObject(t, st, key); !bytes.Equal(got, data) {
-				t.Errorf("%q reads back as %q, want %q", key, got, data)
-			}
-			if ok, err := st.Exists(ctx, key); err != nil || !ok {
-				t.Errorf("Exists(%q) = %v, %v after Create", key, ok, err)
-			}
-			if ok, err := st.Exists(ctx, key+".x"); err != nil || ok {
-				t.Errorf("Exists(%q) = %v, %v for a key never written", key+".x", ok, err)
-			}
+	ctx := context.Background()
+	for i, key := range keys {
+		data := []byte(fmt.Sprintf("object %d", i))
+		mustCreate(t, st, key, data)
+		if got := readObject(t, st, key); !bytes.Equal(got, data) {
+			t.Errorf("%q reads back as %q, want %q", key, got, data)
 		}
-	})
+		if ok, err := st.Exists(ctx, key); err != nil || !ok {
+			t.Errorf("Exists(%q) = %v, %v after Create", key, ok, err)
+		}
+		if ok, err := st.Exists(ctx, key+".x"); err != nil || ok {
+			t.Errorf("Exists(%q) = %v, %v for a key never written", key+".x", ok, err)
+		}
+	}
 }
 
-// TestListDuringWrites lists a directory while objects are written into
-// it: a listing never fails because a temporary file went away meanwhile,
-// and every object it reports is whole.
-func TestListDuringWrites(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store, dir string) {
-		ctx := context.Background()
-		data := bytes.Repeat([]byte("x"), 64<<10)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for i := range 100 {
-				if err := st.Create(ctx, fmt.Sprintf("example.com/m/@v/v1.0.%d.zip", i), bytes.NewReader(data)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-		for {
-			select {
-			case <-done:
+// testListDuringWrites lists and walks a directory while objects are
+// written into it: a listing never fails because a temporary file went
+// away meanwhile, reports no temporary file, and every object it reports
+// is whole.
+func testListDuringWrites(t *testing.T, st *store.Store, dir string) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("x"), 64<<10)
+	key := func(i int) string { return fmt.Sprintf("example.com/m/@v/v1.0.%d.zip", i) }
+	written := make(map[string]bool)
+	for i := range 100 {
+		written[key(i)] = true
+	}
+	done := make(chan struct{})
+	defer func() { <-done }() // the writer must not outlive the test
+	go func() {
+		defer close(done)
+		for i := range 100 {
+			if err := st.Create(ctx, key(i), bytes.NewReader(data)); err != nil {
+				t.Error(err)
 				return
-			default:
-			}
-			err := st.List(ctx, "example.com/m/@v/", func(e store.Entry) bool {
-				if strings.HasSuffix(e.Key, ".zip") && e.Size != int64(len(data)) {
-					t.Errorf("listed %s with %d bytes, want %d", e.Key, e.Size, len(data))
-				}
-				return true
-			})
-			if err != nil {
-				t.Fatalf("List during writes: %v (%#v)", err, errors.Unwrap(err))
 			}
 		}
-	})
+	}()
+	check := func(e store.Entry) bool {
+		if !written[e.Key] {
+			t.Errorf("listed %s, which is not a key written", e.Key)
+		} else if e.Size != int64(len(data)) {
+			t.Errorf("listed %s with %d bytes, want %d", e.Key, e.Size, len(data))
+		}
+		return true
+	}
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if err := st.List(ctx, "example.com/m/@v/", check); err != nil {
+			t.Fatalf("List during writes: %v (%#v)", err, errors.Unwrap(err))
+		}
+		if err := st.Walk(ctx, "example.com/", check); err != nil {
+			t.Fatalf("Walk during writes: %v (%#v)", err, errors.Unwrap(err))
+		}
+	}
 }

@@ -22,6 +22,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/audit"
 	"github.com/modvault/modvault/internal/config"
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, cfg)
+	// go-redis logs through a logger of its own; send it to ours.
+	redis.SetLogger(redisLogger{log})
 	a, err := app.New(ctx, cfg, log, shortVersion())
 	if err != nil {
 		log.Error("starting", "err", err)
@@ -108,6 +112,14 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// redisLogger sends go-redis's messages (failed dials and the like) to
+// the log at debug level: the lock reports Redis trouble itself, once.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
 }
 
 func newLogger(w io.Writer, cfg config.Serve) *slog.Logger {

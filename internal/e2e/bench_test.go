@@ -15,6 +15,7 @@ import (
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/proxytest"
+	"github.com/modvault/modvault/internal/testserver"
 )
 
 // The benchmarks below measure modvault's HTTP hot paths end to end: a real
@@ -249,4 +250,67 @@ func BenchmarkPrivateColdDownload(b *testing.B) {
 			g.Must("mod", "download", target)
 		}
 	})
+}
+
+// BenchmarkWarmZipS3 measures GET of a stored zip (256 KiB) when the store
+// is a MinIO bucket: through modvault (modvault reads the object and sends
+// it), through modvault with --zip-redirect (a 302 to a signed URL that the
+// client follows to MinIO), and, as the reference, straight from MinIO with
+// a signed URL (the limit of what the bucket can serve).
+func BenchmarkWarmZipS3(b *testing.B) {
+	minio := testserver.MinIO(b)
+	testserver.SetEnv(b, minio.Env())
+	storage := minio.NewBucket(b)
+	mod := proxytest.Module{
+		Path:    "example.com/bench",
+		Version: "v1.2.3",
+		Files:   map[string]string{"go.mod": "module example.com/bench\n\ngo 1.22\n", "bench.go": "package bench\n"},
+		Large:   benchZipSize,
+	}
+	up := proxytest.New(b, mod)
+	start := func(redirect time.Duration) string {
+		cfg := config.Serve{
+			Storage: storage, Upstream: up.URL, SumDB: []string{up.SumDBName},
+			ListTTL: time.Minute, FillTimeout: time.Minute, TempDir: b.TempDir(), ShutdownTimeout: time.Second,
+			ZipRedirect: redirect,
+		}
+		a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(a.Handler)
+		b.Cleanup(func() { srv.Close(); a.Close() })
+		return srv.URL
+	}
+	proxied, redirecting := start(0), start(15*time.Minute)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.Cleanup(client.CloseIdleConnections)
+	const path = "/example.com/bench/@v/v1.2.3.zip"
+	get(b, client, proxied+"/example.com/bench/@v/v1.2.3.info")
+	size := get(b, client, proxied+path)
+	noFollow := &http.Client{Transport: client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(redirecting + path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	signed := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || signed == "" {
+		b.Fatalf("redirecting modvault answered %s", resp.Status)
+	}
+	for _, s := range []struct{ name, url string }{
+		{"modvault", proxied + path},
+		{"modvault-redirect", redirecting + path},
+		{"minio-signed-url", signed},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(size)
+			for b.Loop() {
+				if n := get(b, client, s.url); n != size {
+					b.Fatalf("%d bytes, want %d", n, size)
+				}
+			}
+		})
+	}
 }

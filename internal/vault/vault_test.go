@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -547,5 +549,40 @@ func TestLockerMakesReplicasFetchOnce(t *testing.T) {
 				t.Errorf("without a Locker, %d upstream zip requests, want 2 (one per replica)", n)
 			}
 		})
+	}
+}
+
+// TestFillsGoOnWhenTheLockIsDown: with a Redis lock that cannot be reached,
+// fills still happen (without the lease) and nothing fails because of it.
+func TestFillsGoOnWhenTheLockIsDown(t *testing.T) {
+	const ver = "v1.0.0"
+	up := newFakeProxy(t)
+	zip := moduleZip(t, modM, ver, goodFiles)
+	up.version(modM, ver, goodMod, zip)
+	// A port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	locker, err := lock.NewRedis("redis://"+addr+"/0", lock.RedisOptions{OpTimeout: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { locker.Close() })
+	st, _ := fileStore(t)
+	v := newVault(t, up.URL, st, vault.Options{Locker: locker})
+	start := time.Now()
+	for _, kind := range []protocol.Kind{protocol.Info, protocol.Mod, protocol.Zip} {
+		if _, _, err := openBytes(v, modM, ver, kind); err != nil {
+			t.Fatalf("%s with the lock down: %v", kind, err)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("fills with the lock down took %v", d)
+	}
+	if s := locker.Stats(); s.Fallbacks == 0 {
+		t.Errorf("the locker reports no fallback (%+v): was it used?", s)
 	}
 }

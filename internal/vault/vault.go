@@ -285,9 +285,15 @@ func (v *Vault) ZipURL(ctx context.Context, mod, version string, expiry time.Dur
 		return "", "", err
 	}
 	src := Hit
-	ok, err := v.store.Exists(ctx, key)
-	if err != nil {
-		return "", "", err
+	// Stored zips never change: once seen, the store need not be asked
+	// again (signing is local, so a redirect then costs no store request).
+	v.mu.Lock()
+	_, ok := v.committed[key]
+	v.mu.Unlock()
+	if !ok {
+		if ok, err = v.store.Exists(ctx, key); err != nil {
+			return "", "", err
+		}
 	}
 	if !ok {
 		if err := v.fill(ctx, "zip "+key, func(ctx context.Context) error { return v.fillZip(ctx, mod, version) }); err != nil {
@@ -295,6 +301,7 @@ func (v *Vault) ZipURL(ctx context.Context, mod, version string, expiry time.Dur
 		}
 		src = Miss
 	}
+	v.markCommitted(key)
 	u, err := sign(ctx, key, expiry)
 	return u, src, err
 }

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -39,7 +40,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "version" || args[0] == "help") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "version" || args[0] == "help" || args[0] == "config") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -48,9 +49,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "verify":
 		return verify(args, stdout, stderr)
+	case "config":
+		return printConfig(args, stdout, stderr)
 	case "help":
 		config.ServeUsage(stdout)
-		fmt.Fprintln(stdout, "\nmodvault version prints the version.")
+		fmt.Fprintln(stdout, "\nmodvault config [flags] prints the effective configuration, secrets redacted.")
+		fmt.Fprintln(stdout, "modvault verify [flags] re-checks every stored version.")
+		fmt.Fprintln(stdout, "modvault version prints the version.")
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -81,6 +86,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := a.Serve(ctx, ln); err != nil {
 		log.Error("stopped", "err", err)
 		return 1
+	}
+	return 0
+}
+
+// printConfig runs "modvault config": it reads the settings as "modvault
+// serve" would and prints them as a TOML file, each with its origin as a
+// comment, secrets redacted.
+func printConfig(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.ParseServe(context.Background(), args, config.Env{})
+	if errors.Is(err, flag.ErrHelp) {
+		config.ServeUsage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "modvault: %v\n", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, "# modvault's effective configuration: usable as a --config file (secrets redacted)")
+	if cfg.Config != "" {
+		fmt.Fprintf(stdout, "# read from %s\n", cfg.Config)
+	}
+	for _, s := range cfg.Settings() {
+		fmt.Fprintf(stdout, "%s = %s # %s\n", s.Name, strconv.Quote(s.Value), s.Origin)
 	}
 	return 0
 }

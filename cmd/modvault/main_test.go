@@ -502,3 +502,46 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 		t.Errorf("the log does not say which hosts have credentials:\n%s", p.logText())
 	}
 }
+
+// TestConfigCommand: "modvault config" prints every setting with its
+// origin and no secret, and its output is itself a valid config file.
+func TestConfigCommand(t *testing.T) {
+	env := append(cleanEnv(t.TempDir()),
+		"GOPROXY=https://ci:s3cret-pw@proxy.corp.test,direct", "GOSUMDB=off", "GOPRIVATE=git.corp.test",
+		"MODVAULT_DIRECT_TOKENS=git.corp.test=s3cret-token", "MODVAULT_LOCK=redis://:s3cret-redis@127.0.0.1:6379/0")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("modvault %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	out := run("config", "--list-ttl=3m")
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("modvault config shows a secret:\n%s", out)
+	}
+	for _, want := range []string{
+		`list-ttl = "3m0s" # flag`,
+		`goprivate = "git.corp.test" # env GOPRIVATE`,
+		`gonoproxy = "git.corp.test" # goprivate (env GOPRIVATE)`,
+		`direct-tokens = "git.corp.test=***" # env MODVAULT_DIRECT_TOKENS`,
+		`listen = ":3000" # default`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("modvault config lacks %q:\n%s", want, out)
+		}
+	}
+	// The output works as a config file.
+	file := filepath.Join(t.TempDir(), "modvault.toml")
+	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = cleanEnv(t.TempDir())
+	again := run("config", "--config", file)
+	if !strings.Contains(again, `list-ttl = "3m0s" # config `+file) {
+		t.Errorf("modvault config --config (its own output):\n%s", again)
+	}
+}

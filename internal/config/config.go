@@ -1,7 +1,9 @@
-// Package config reads modvault's settings from flags and MODVAULT_*
-// environment variables (flags win), with defaults taken from the go
-// command's own environment (GOPROXY, GOSUMDB) so that modvault runs with
-// nothing configured.
+// Package config reads modvault's settings from flags, MODVAULT_*
+// environment variables and a TOML configuration file, in that order of
+// precedence, with defaults taken from the go command's own environment
+// (GOPROXY, GOSUMDB, GOPRIVATE, GONOPROXY, GONOSUMDB) so that modvault runs
+// with nothing configured. Every setting has the same name in all three: the
+// flag --list-ttl, the variable MODVAULT_LIST_TTL, the file key list-ttl.
 package config
 
 import (
@@ -22,6 +24,7 @@ import (
 
 // Serve holds the settings of "modvault serve".
 type Serve struct {
+	Config          string        // the TOML configuration file read, if any
 	Listen          string        // address to listen on
 	Storage         string        // gocloud.dev/blob URL of the store
 	Upstream        string        // GOPROXY-style upstream list
@@ -113,7 +116,25 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 	fs.SetOutput(io.Discard)
 
 	c.Origins = make(map[string]string)
-	// Environment variables first, so flags given on the command line win.
+	// The configuration file first, then the environment, then the
+	// command line: each wins over the one before. A first pass over the
+	// command line finds --config.
+	var pre Serve
+	var preSumdb, preTokens string
+	preFS := serveFlags(&pre, &preSumdb, &preTokens)
+	preFS.SetOutput(io.Discard)
+	if err := preFS.Parse(args); err != nil {
+		return Serve{}, err
+	}
+	configFile := pre.Config
+	if configFile == "" {
+		configFile = env.Getenv("MODVAULT_CONFIG")
+	}
+	if configFile != "" {
+		if err := applyFile(fs, configFile, c.Origins); err != nil {
+			return Serve{}, err
+		}
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "MODVAULT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -293,6 +314,9 @@ func (c *Serve) setting(name string) string {
 	if v, ok := strings.CutPrefix(c.Origins[name], "env "); ok {
 		return v
 	}
+	if file, ok := strings.CutPrefix(c.Origins[name], "config "); ok {
+		return file + ": " + name
+	}
 	return "--" + name
 }
 
@@ -304,8 +328,9 @@ func ServeUsage(w io.Writer) {
 	fs := serveFlags(&c, &sumdb, &tokens)
 	fs.SetOutput(w)
 	fmt.Fprint(w, "usage: modvault [serve] [flags]\n\n"+
-		"Each flag can also be set with an environment variable named after it:\n"+
-		"--list-ttl with MODVAULT_LIST_TTL. Flags win over the environment.\n\nFlags:\n")
+		"Each flag can also be set with an environment variable named after it\n"+
+		"(--list-ttl with MODVAULT_LIST_TTL) and in the --config file (list-ttl = \"5m\").\n"+
+		"Flags win over the environment, which wins over the file.\n\nFlags:\n")
 	fs.PrintDefaults()
 }
 
@@ -313,6 +338,7 @@ func ServeUsage(w io.Writer) {
 // --sumdb and --direct-tokens, into sumdb and tokens.
 func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Config, "config", "", "TOML file of settings, keyed by flag name (list-ttl = \"5m\"); flags and MODVAULT_* variables win over it")
 	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
 	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
 	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")

@@ -432,3 +432,122 @@ func TestDirectTokens(t *testing.T) {
 		t.Errorf("bad token: error %v, want one without the secret", err)
 	}
 }
+
+// writeConfig writes a TOML configuration file and returns its path.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "modvault.toml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConfigFilePrecedence: a setting comes from the flag, else the
+// MODVAULT_* variable, else the config file, else the default, and the
+// origin says which.
+func TestConfigFilePrecedence(t *testing.T) {
+	file := writeConfig(t, `
+# comments are fine
+listen = "127.0.0.1:4000"
+list-ttl = "5m"
+fill-timeout = "7m"
+direct-limit = 9
+sumdb = ["sum.a.test", "sum.b.test"]
+log-level = "debug"
+`)
+	f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off", "MODVAULT_CONFIG", file, "MODVAULT_LIST_TTL", "2m")}
+	c := parse(t, f, "--fill-timeout=3m")
+	if c.Listen != "127.0.0.1:4000" || c.ListTTL != 2*time.Minute || c.FillTimeout != 3*time.Minute || c.DirectLimit != 9 ||
+		!slices.Equal(c.SumDB, []string{"sum.a.test", "sum.b.test"}) || c.LogLevel != "debug" || c.ShutdownTimeout != 30*time.Second {
+		t.Errorf("got %+v", c)
+	}
+	for name, want := range map[string]string{
+		"listen": "config " + file, "list-ttl": "env MODVAULT_LIST_TTL", "fill-timeout": "flag",
+		"direct-limit": "config " + file, "shutdown-timeout": "default",
+	} {
+		if c.Origins[name] != want {
+			t.Errorf("origin of %s = %q, want %q", name, c.Origins[name], want)
+		}
+	}
+	// --config on the command line works as well as MODVAULT_CONFIG.
+	f2 := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off")}
+	if c := parse(t, f2, "--config", file); c.Listen != "127.0.0.1:4000" {
+		t.Errorf("--config FILE: listen = %q", c.Listen)
+	}
+}
+
+// TestConfigFileErrors: a broken file, an unknown key or a bad value stop
+// with one line naming the file and the setting.
+func TestConfigFileErrors(t *testing.T) {
+	for _, tt := range []struct {
+		content string
+		words   []string
+	}{
+		{`listen = `, []string{"line 1"}},
+		{`list_ttl = "5m"`, []string{"unknown setting", `"list_ttl"`}},
+		{`listt-ttl = "5m"`, []string{"unknown setting"}},
+		{`list-ttl = "soon"`, []string{"list-ttl", `"soon"`}},
+		{`list-ttl = "-1m"`, []string{": list-ttl", "not a positive duration"}},
+		{"[server]\nlisten = \":1\"", []string{"unknown setting", `"server"`}},
+		{`direct-limit = 1.5`, []string{"direct-limit"}},
+	} {
+		file := writeConfig(t, tt.content)
+		f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off")}
+		_, err := ParseServe(context.Background(), []string{"--config=" + file}, f.env())
+		if err == nil {
+			t.Errorf("%q: no error", tt.content)
+			continue
+		}
+		for _, w := range append(tt.words, file) {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %q does not mention %s", tt.content, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error is not one line: %q", tt.content, err)
+		}
+	}
+	f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off")}
+	if _, err := ParseServe(context.Background(), []string{"--config=/nonexistent/modvault.toml"}, f.env()); err == nil || !strings.Contains(err.Error(), "/nonexistent/modvault.toml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestSettingsRedactSecrets: "modvault config" shows every setting with
+// its origin, and no secret from a URL, a token or a query parameter.
+func TestSettingsRedactSecrets(t *testing.T) {
+	file := writeConfig(t, `direct-tokens = "git.corp.test=s3cret-file-token"`+"\n"+`lock = "redis://:s3cret-redis@127.0.0.1:6379/0"`+"\n")
+	f := &fakeEnv{vars: with(home(), "GOSUMDB", "off",
+		"GOPROXY", "https://user:s3cret-proxy@proxy.corp.test|https://s3cret-tokenuser@other.test,direct",
+		"MODVAULT_STORAGE", "s3://bucket?endpoint=http://u:s3cret-endpoint@minio.test&sas_token=s3cret-sas&region=x",
+		"MODVAULT_CONFIG", file)}
+	c := parse(t, f)
+	settings := c.Settings()
+	var all strings.Builder
+	names := map[string]Setting{}
+	for _, s := range settings {
+		fmt.Fprintf(&all, "%s = %q # %s\n", s.Name, s.Value, s.Origin)
+		names[s.Name] = s
+	}
+	if strings.Contains(all.String(), "s3cret") {
+		t.Errorf("a secret shows:\n%s", all.String())
+	}
+	for name, origin := range map[string]string{"upstream": "env GOPROXY", "storage": "env MODVAULT_STORAGE", "direct-tokens": "config " + file, "listen": "default"} {
+		if names[name].Origin != origin {
+			t.Errorf("%s: origin %q, want %q", name, names[name].Origin, origin)
+		}
+	}
+	if v := names["direct-tokens"].Value; v != "git.corp.test=***" {
+		t.Errorf("direct-tokens shown as %q", v)
+	}
+	if v := names["upstream"].Value; !strings.Contains(v, "proxy.corp.test") || !strings.Contains(v, ",direct") {
+		t.Errorf("upstream shown as %q: the redaction lost the list", v)
+	}
+	if _, ok := names["config"]; ok {
+		t.Error("the config file itself is listed as a setting")
+	}
+	if len(settings) < 20 {
+		t.Errorf("only %d settings listed", len(settings))
+	}
+}

@@ -545,3 +545,28 @@ func TestConfigCommand(t *testing.T) {
 		t.Errorf("modvault config --config (its own output):\n%s", again)
 	}
 }
+
+// TestSystemdUnitVerifies runs systemd-analyze verify on the shipped unit,
+// with ExecStart pointed at the binary built for the tests.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatalf("systemd-analyze is needed (apt-get install systemd): %v", err)
+	}
+	unit, err := os.ReadFile("../../deploy/systemd/modvault.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/modvault serve") {
+		t.Fatal("the unit's ExecStart changed: update this test")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "modvault.service")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/modvault ", binary+" ")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", p).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

@@ -79,7 +79,7 @@ func TestDeployFilesUseKnownSettings(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests found: %v", err)
 	}
-	files = append(files, "../../Dockerfile")
+	files = append(files, "../../Dockerfile", "../../deploy/systemd/modvault.service")
 	variable := regexp.MustCompile(`MODVAULT_[A-Z_]+`)
 	seen := 0
 	for _, f := range files {

@@ -173,9 +173,17 @@ func shortVersion() string {
 func versionString() string {
 	s := "modvault " + shortVersion()
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		vcs := map[string]string{}
 		for _, kv := range bi.Settings {
-			if kv.Key == "vcs.revision" {
-				s += " " + kv.Value
+			vcs[kv.Key] = kv.Value
+		}
+		if rev := vcs["vcs.revision"]; rev != "" {
+			s += " commit " + rev
+			if t := vcs["vcs.time"]; t != "" {
+				s += " (" + t + ")"
+			}
+			if vcs["vcs.modified"] == "true" {
+				s += " modified"
 			}
 		}
 	}

@@ -570,3 +570,27 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestVersionHasBuildInformation builds modvault as a release is built
+// (version stamped with -ldflags, VCS information on) and checks that
+// "modvault version" names the version, the commit and the Go version.
+func TestVersionHasBuildInformation(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD (the test runs in a clone): %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "modvault")
+	build := exec.Command("go", "build", "-buildvcs=true", "-ldflags", "-X main.version=v9.8.7-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"modvault v9.8.7-test ", " commit " + strings.TrimSpace(string(head)), " " + runtime.Version() + " "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("modvault version printed %q, want %q in it", out, want)
+		}
+	}
+}

@@ -39,6 +39,7 @@ type Serve struct {
 	Lock            string        // redis:// URL of the lock shared by replicas; "" for none
 	LockLease       time.Duration // how long a lease outlives a replica that died holding it
 	ZipRedirect     time.Duration // answer stored zips with a redirect to a signed URL valid this long; 0 for off
+	OTLPEndpoint    string        // OTLP/HTTP collector that receives traces; "" for no tracing
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
 	TempDir         string        // where zips wait while they are validated
@@ -207,6 +208,12 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 			return Serve{}, fmt.Errorf("%s: want redis://[user:password@]host:port[/db] or rediss://…", c.setting("lock"))
 		}
 	}
+	if c.OTLPEndpoint != "" {
+		u, err := url.Parse(c.OTLPEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Serve{}, fmt.Errorf("%s: want http:// or https://host:port of an OTLP/HTTP collector", c.setting("otlp-endpoint"))
+		}
+	}
 	if c.ZipRedirect < 0 {
 		return Serve{}, fmt.Errorf("%s: %v is negative", c.setting("zip-redirect"), c.ZipRedirect)
 	}
@@ -353,6 +360,7 @@ func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
 	fs.StringVar(&c.Lock, "lock", "", "redis://host:port URL of a Redis shared by the replicas of one store, so that a cold file is fetched once, not once per replica (default: none)")
 	fs.DurationVar(&c.LockLease, "lock-lease", 30*time.Second, "how long a lock lease lasts without renewal: how long other replicas wait before taking over the fill of a replica that died")
 	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry: send traces of requests and upstream fetches to this OTLP/HTTP collector (http://collector:4318); none by default")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")

@@ -1,0 +1,460 @@
+// Package auth is modvault's access control: who may read which modules.
+//
+// # Credentials
+//
+// Two files, both optional, hold the credentials. They are re-read, at most
+// every few seconds and on use, when their content changes; a file that
+// fails to load is reported in the log and the previous version stays in
+// force.
+//
+//   - Users: an htpasswd file ("htpasswd -B -c users alice"). Each line is
+//     "name:hash" with a bcrypt hash ($2y$, $2a$ or $2b$); any other hash
+//     kind (MD5 $apr1$, {SHA}, crypt) is refused with the line number. A user
+//     signs in with HTTP Basic authentication: the go command sends it from
+//     .netrc (GOAUTH's default, "netrc"), whose entry must name the port if
+//     it is not 443 ("machine modvault.corp.example:8443"): the go command
+//     looks entries up by host and port.
+//   - Tokens: a tokens file. Each line is "name:sha256:HEX", HEX being the
+//     SHA-256 of the token in hexadecimal (see [HashToken]), so the file
+//     never holds a usable secret. A token is sent as
+//     "Authorization: Bearer TOKEN" (a GOAUTH command) or, for clients that
+//     only do Basic authentication (.netrc), as the password of the user name
+//     "token" (which is therefore not allowed in the htpasswd file).
+//
+// In both files, empty lines and lines starting with "#" are ignored.
+// Tokens are compared by their SHA-256 hashes with crypto/subtle, so the
+// comparison takes the same time whatever the token's length or content.
+//
+// Checking a bcrypt hash takes tens of milliseconds by design. So that the
+// hundreds of requests of one build do not each pay for it, a successful
+// check is remembered in memory for [VerifiedTTL], keyed by a SHA-256 of the
+// user name, the password and the stored hash (so a changed password or hash
+// is never served from the memory), for at most [VerifiedMax] entries. Failed
+// checks are not remembered. An unknown user name costs a bcrypt check too,
+// the same as the first user's (its hash is checked), so the time of an
+// answer does not tell which user names exist.
+//
+// # Rules
+//
+// Rules give module path patterns and who may read the modules they match.
+// A pattern has the syntax of one GOPRIVATE entry (a path.Match glob matched
+// against a module path's leading elements, see
+// golang.org/x/mod/module.MatchPrefixPatterns): "*" matches every module,
+// "git.corp.example" every module under that host, "*.corp.example/team"
+// the team's modules on any host of the domain. The most specific pattern
+// matching a module decides: the one with the most path elements; between
+// those with as many, the one with the most literal (not wildcard)
+// characters; then the one listed first. So "git.corp.example/team" beats
+// "git.corp.example", which beats "*.corp.example", which beats "*". A
+// request no rule matches is
+// denied: with access control on, everything is closed unless a rule opens
+// it. {Pattern: "*", Allow: ["anyone"]} opens every module no other rule
+// names.
+//
+// Allow lists who may read: "anyone" (no credentials needed),
+// "authenticated" (any valid user or token), a user name ("alice", or
+// "user:alice"), or a token name ("token:ci").
+//
+// Requests are mapped to module paths as the server routes them:
+//
+//   - module proxy paths ($module/@v/…, $module/@latest), also under
+//     /cached-only/, by the module path (case-encoding undone);
+//   - checksum-database lookups, /sumdb/NAME/lookup/$module@$version, by the
+//     module path, so the existence of a private module cannot be probed
+//     there either;
+//   - other checksum-database paths (supported, latest, tiles) and any path
+//     the server would reject as malformed name no module: they are decided
+//     by the rule whose pattern is exactly "*";
+//   - /metrics (also under /cached-only/) is decided by the rule whose
+//     pattern is "@metrics" (for example {Pattern: "@metrics", Allow:
+//     ["token:prometheus"]}); without such a rule it is denied;
+//   - /healthz and /readyz (also under /cached-only/) are always open, for
+//     load balancers and orchestrators.
+//
+// # Answers
+//
+// A denied request, whether it carried no credentials, wrong ones or ones
+// the rule does not allow, is answered 404 with the body "not found", the
+// same for a module that exists and one that does not: nothing tells that a
+// private module exists. There is no 401 challenge: the go command sends its
+// credentials (.netrc, GOAUTH, user information in GOPROXY) with every
+// request without being asked, so a challenge is not needed and would
+// reveal which paths are protected. It sends them over HTTPS only: access
+// control needs modvault to serve TLS (see package tlsfiles) or to sit
+// behind a proxy that does. Credentials that fail to verify are logged (the user name, not
+// the secret) and the request is treated as anonymous.
+//
+// A request that is let through reaches the next handler without its
+// Authorization header, and with the name of whoever made it in its context
+// ([Principal]). A response to a request that needed credentials has
+// "Cache-Control: public" turned into "private", so that no shared cache
+// between modvault and its clients hands a private module to someone else.
+// The Authorization header is never logged.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Defaults of an [Auth] made by [New].
+const (
+	// ReloadInterval is how often, at most, the credential files are read
+	// again to see whether they changed.
+	ReloadInterval = 2 * time.Second
+	// VerifiedTTL is how long a successful bcrypt check is remembered.
+	VerifiedTTL = 5 * time.Minute
+	// VerifiedMax bounds the number of remembered bcrypt checks.
+	VerifiedMax = 1024
+)
+
+// Who may read, in [Rule.Allow].
+const (
+	Anyone        = "anyone"        // no credentials needed
+	Authenticated = "authenticated" // any valid user or token
+)
+
+// MetricsPattern is the [Rule.Pattern] that decides who may read /metrics.
+const MetricsPattern = "@metrics"
+
+// TokenUser is the Basic-authentication user name whose password is a token.
+const TokenUser = "token"
+
+// Config configures access control. The zero Config turns it off (see
+// [Config.Enabled]).
+type Config struct {
+	// Users is the path of an htpasswd file of users with bcrypt password
+	// hashes; empty for none.
+	Users string `toml:"users"`
+	// Tokens is the path of a file of named tokens, "name:sha256:HEX" per
+	// line; empty for none.
+	Tokens string `toml:"tokens"`
+	// Rules say who may read which modules. At least one is required.
+	Rules []Rule `toml:"rules"`
+}
+
+// Rule gives who may read the modules whose paths match Pattern.
+type Rule struct {
+	// Pattern is one GOPRIVATE-style glob ("*", "git.corp.example",
+	// "*.corp.example/team"), or "@metrics" for /metrics.
+	Pattern string `toml:"pattern"`
+	// Allow lists "anyone", "authenticated", user names ("alice" or
+	// "user:alice") and token names ("token:ci").
+	Allow []string `toml:"allow"`
+}
+
+// Enabled reports whether c asks for access control: whether any field is
+// set.
+func (c Config) Enabled() bool {
+	return c.Users != "" || c.Tokens != "" || len(c.Rules) > 0
+}
+
+// Validate checks the rules of c without reading the files: every rule has
+// a valid pattern, no pattern is repeated, every Allow entry is well-formed,
+// and users and tokens are only named if their file is set.
+func (c Config) Validate() error {
+	_, err := c.compile()
+	return err
+}
+
+// compile validates c and returns its rules in their matching form.
+func (c Config) compile() ([]rule, error) {
+	if len(c.Rules) == 0 {
+		return nil, errors.New("auth: no rules: every request would be denied; add one, for example {pattern = \"*\", allow = [\"authenticated\"]}")
+	}
+	rules := make([]rule, 0, len(c.Rules))
+	seen := make(map[string]bool)
+	for i, r := range c.Rules {
+		ru, err := compileRule(r)
+		if err != nil {
+			return nil, fmt.Errorf("auth: rule %d (pattern %q): %w", i+1, r.Pattern, err)
+		}
+		if seen[ru.pattern] {
+			return nil, fmt.Errorf("auth: rule %d: pattern %q is given twice", i+1, r.Pattern)
+		}
+		seen[ru.pattern] = true
+		if len(ru.users) > 0 && c.Users == "" {
+			return nil, fmt.Errorf("auth: rule %d (pattern %q) allows users, but no users file is set", i+1, r.Pattern)
+		}
+		if len(ru.tokens) > 0 && c.Tokens == "" {
+			return nil, fmt.Errorf("auth: rule %d (pattern %q) allows tokens, but no tokens file is set", i+1, r.Pattern)
+		}
+		if ru.authenticated && c.Users == "" && c.Tokens == "" {
+			return nil, fmt.Errorf("auth: rule %d (pattern %q) allows %q, but neither a users nor a tokens file is set", i+1, r.Pattern, Authenticated)
+		}
+		rules = append(rules, ru)
+	}
+	return rules, nil
+}
+
+// Auth checks requests against a [Config]. It is safe for concurrent use.
+type Auth struct {
+	rules  []rule // in Config order
+	log    *slog.Logger
+	users  *watchedFile[users]
+	tokens *watchedFile[tokens]
+	cache  *verifiedCache
+	now    func() time.Time
+	// verify checks a password against a bcrypt hash:
+	// bcrypt.CompareHashAndPassword, replaced in tests to count calls.
+	verify func(hash, password []byte) error
+}
+
+// settings are the knobs of an Auth that are not configuration.
+type settings struct {
+	reload      time.Duration
+	verifiedTTL time.Duration
+	verifiedMax int
+	now         func() time.Time
+	verify      func(hash, password []byte) error
+}
+
+// New reads the files of cfg and returns an Auth enforcing it. A missing or
+// invalid file is an error. Users and tokens named in the rules but missing
+// from the files are logged as warnings: they may be added later.
+func New(cfg Config, log *slog.Logger) (*Auth, error) {
+	return newAuth(cfg, log, settings{
+		reload:      ReloadInterval,
+		verifiedTTL: VerifiedTTL,
+		verifiedMax: VerifiedMax,
+		now:         time.Now,
+		verify:      bcrypt.CompareHashAndPassword,
+	})
+}
+
+func newAuth(cfg Config, log *slog.Logger, s settings) (*Auth, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	rules, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{
+		rules:  rules,
+		log:    log,
+		cache:  newVerifiedCache(s.verifiedTTL, s.verifiedMax),
+		now:    s.now,
+		verify: s.verify,
+	}
+	a.users = newWatchedFile(cfg.Users, "users file", parseHtpasswd, log, s.reload)
+	a.tokens = newWatchedFile(cfg.Tokens, "tokens file", parseTokens, log, s.reload)
+	for _, f := range []interface{ load(time.Time) error }{a.users, a.tokens} {
+		if err := f.load(a.now()); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+	}
+	us, ts := a.users.get(a.now()), a.tokens.get(a.now())
+	for _, r := range rules {
+		for name := range r.users {
+			if _, ok := us.hash[name]; !ok {
+				log.Warn("auth: a rule allows a user the users file does not have", "pattern", r.pattern, "user", name)
+			}
+		}
+		for name := range r.tokens {
+			if !slices.ContainsFunc(ts, func(t token) bool { return t.name == name }) {
+				log.Warn("auth: a rule allows a token the tokens file does not have", "pattern", r.pattern, "token", name)
+			}
+		}
+	}
+	return a, nil
+}
+
+// NotFound is the body of the answer to a denied request, the same for
+// every path.
+const NotFound = "not found\n"
+
+// Handler returns next guarded by a: a request the rules deny is answered
+// 404 [NotFound]; one they allow reaches next without its Authorization
+// header, with [Principal] set in its context.
+func (a *Auth) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind, mod := classify(r.URL.Path)
+		if kind == kindOpen {
+			next.ServeHTTP(w, withoutAuthorization(r, ""))
+			return
+		}
+		ru := a.match(kind, mod)
+		if ru != nil && ru.anyone {
+			next.ServeHTTP(w, withoutAuthorization(r, ""))
+			return
+		}
+		who := a.authenticate(r)
+		if ru == nil || !ru.allows(who) {
+			pattern := ""
+			if ru != nil {
+				pattern = ru.pattern
+			}
+			a.log.LogAttrs(r.Context(), slog.LevelDebug, "access denied",
+				slog.String("path", r.URL.Path),
+				slog.String("principal", who.String()),
+				slog.String("rule", pattern))
+			deny(w)
+			return
+		}
+		next.ServeHTTP(&privateWriter{ResponseWriter: w}, withoutAuthorization(r, who.String()))
+	})
+}
+
+// deny writes the answer to a denied request, with the headers of the
+// server's own "not found" answers.
+func deny(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(NotFound))
+}
+
+type principalKey struct{}
+
+// Principal returns who made the request whose context is ctx, as a rule
+// names them ("alice", "token:ci"), or "" if the request needed no
+// credentials.
+func Principal(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey{}).(string)
+	return p
+}
+
+// withoutAuthorization returns r without its Authorization header and, if
+// who is not empty, with who as its [Principal].
+func withoutAuthorization(r *http.Request, who string) *http.Request {
+	if who != "" {
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
+	}
+	if _, ok := r.Header["Authorization"]; !ok {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.Header = r.Header.Clone()
+	r2.Header.Del("Authorization")
+	return r2
+}
+
+// principal is who made a request: a user, a token, or no one (anonymous).
+type principal struct {
+	user  string
+	token string
+}
+
+func (p principal) anonymous() bool { return p.user == "" && p.token == "" }
+
+// String returns the principal as rules name it, or "" if anonymous.
+func (p principal) String() string {
+	switch {
+	case p.user != "":
+		return p.user
+	case p.token != "":
+		return "token:" + p.token
+	}
+	return ""
+}
+
+// authenticate returns who r's credentials prove it comes from; anonymous
+// if it has none, or if they fail (which is logged).
+func (a *Auth) authenticate(r *http.Request) principal {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return principal{}
+	}
+	fail := func(attrs ...slog.Attr) principal {
+		attrs = append(attrs, slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr))
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "authentication failed", attrs...)
+		return principal{}
+	}
+	now := a.now()
+	if user, password, ok := r.BasicAuth(); ok {
+		if user == TokenUser {
+			if name, ok := a.checkToken(password, now); ok {
+				return principal{token: name}
+			}
+			return fail(slog.String("scheme", "basic"), slog.String("kind", "token"))
+		}
+		if a.checkPassword(user, password, now) {
+			return principal{user: user}
+		}
+		return fail(slog.String("scheme", "basic"), slog.String("user", user))
+	}
+	scheme, tok, _ := strings.Cut(h, " ")
+	switch {
+	case strings.EqualFold(scheme, "Basic"):
+		return fail(slog.String("scheme", "basic"), slog.String("reason", "malformed"))
+	case !strings.EqualFold(scheme, "Bearer"):
+		// Only the scheme's name is logged; it is not secret.
+		return fail(slog.String("scheme", schemeName(scheme)), slog.String("reason", "unsupported scheme"))
+	}
+	if name, ok := a.checkToken(strings.TrimSpace(tok), now); ok {
+		return principal{token: name}
+	}
+	return fail(slog.String("scheme", "bearer"), slog.String("kind", "token"))
+}
+
+// schemeName returns an authorization scheme for the log: the name of a
+// well-known scheme, or "other", since anything else might be a secret put
+// where the scheme belongs.
+func schemeName(s string) string {
+	for _, known := range []string{"Digest", "Negotiate", "NTLM", "Token", "AWS4-HMAC-SHA256", "HOBA", "Mutual", "SCRAM-SHA-256", "VAPID"} {
+		if strings.EqualFold(s, known) {
+			return known
+		}
+	}
+	return "other"
+}
+
+// noSuchUser is a bcrypt hash (cost 10) checked for unknown user names
+// when the users file has no user to take the hash of.
+const noSuchUser = "$2a$10$NKLXdv9IBhWMw9iItV/FE.jSylhYYqvqAPH1RfB.MOLMrXalcKN8K"
+
+// checkPassword reports whether password is user's, from the memory of
+// successful checks or with bcrypt.
+func (a *Auth) checkPassword(user, password string, now time.Time) bool {
+	us := a.users.get(now)
+	hash, known := us.hash[user]
+	if !known {
+		hash = us.decoy
+		if hash == nil {
+			hash = []byte(noSuchUser) // no users file
+		}
+	}
+	key := verifiedKey(user, password, hash)
+	if known && a.cache.contains(key, now) {
+		return true
+	}
+	if err := a.verify(hash, []byte(password)); err != nil || !known {
+		return false
+	}
+	a.cache.add(key, now)
+	return true
+}
+
+// checkToken returns the name of the token tok, comparing its SHA-256 with
+// every stored hash in constant time.
+func (a *Auth) checkToken(tok string, now time.Time) (string, bool) {
+	if tok == "" {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	found := -1
+	ts := a.tokens.get(now)
+	for i := range ts {
+		if subtle.ConstantTimeCompare(sum[:], ts[i].sum[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return "", false
+	}
+	return ts[found].name, true
+}

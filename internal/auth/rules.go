@@ -1,0 +1,205 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modvault/modvault/internal/protocol"
+)
+
+// rule is a compiled [Rule].
+type rule struct {
+	pattern       string
+	elems         int // path elements of pattern: more is more specific
+	literal       int // then: characters of pattern that are not wildcards
+	anyone        bool
+	authenticated bool
+	users         map[string]bool
+	tokens        map[string]bool
+}
+
+func compileRule(r Rule) (rule, error) {
+	ru := rule{
+		pattern: r.Pattern,
+		elems:   strings.Count(r.Pattern, "/") + 1,
+		literal: literalLen(r.Pattern),
+		users:   map[string]bool{},
+		tokens:  map[string]bool{},
+	}
+	if err := checkPattern(r.Pattern); err != nil {
+		return rule{}, err
+	}
+	if len(r.Allow) == 0 {
+		return rule{}, errors.New("allows no one: list who may read (anyone, authenticated, user names, token:NAME)")
+	}
+	for _, who := range r.Allow {
+		switch {
+		case who == Anyone:
+			ru.anyone = true
+		case who == Authenticated:
+			ru.authenticated = true
+		case strings.HasPrefix(who, "token:"):
+			name := strings.TrimPrefix(who, "token:")
+			if err := checkName(name); err != nil {
+				return rule{}, fmt.Errorf("allow %q: %w", who, err)
+			}
+			ru.tokens[name] = true
+		default:
+			name := strings.TrimPrefix(who, "user:")
+			if err := checkName(name); err != nil {
+				return rule{}, fmt.Errorf("allow %q: %w", who, err)
+			}
+			if name == TokenUser {
+				return rule{}, fmt.Errorf("allow %q: %q is not a user name (it carries tokens); name the token: token:NAME", who, TokenUser)
+			}
+			ru.users[name] = true
+		}
+	}
+	return ru, nil
+}
+
+// checkPattern checks a rule's pattern: "@metrics", or one GOPRIVATE-style
+// glob of path elements.
+func checkPattern(p string) error {
+	if p == MetricsPattern {
+		return nil
+	}
+	if p == "" {
+		return errors.New("empty pattern: use \"*\" for every module")
+	}
+	if strings.Contains(p, ",") {
+		return errors.New("one pattern per rule: write one rule for each of the comma-separated patterns")
+	}
+	if strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
+		return errors.New("a pattern is a module path prefix, without leading, trailing or double slashes")
+	}
+	if strings.ContainsAny(p, " \t@") {
+		return errors.New("a pattern has no spaces and no @")
+	}
+	for elem := range strings.SplitSeq(p, "/") {
+		if _, err := path.Match(elem, ""); err != nil {
+			return fmt.Errorf("element %q: %w", elem, err)
+		}
+	}
+	return nil
+}
+
+// literalLen returns the number of characters of a glob that match only
+// themselves: not "*", "?" or a "[…]" class.
+func literalLen(glob string) int {
+	n := 0
+	for i := 0; i < len(glob); i++ {
+		switch glob[i] {
+		case '*', '?':
+		case '[':
+			for i < len(glob) && glob[i] != ']' {
+				if glob[i] == '\\' {
+					i++
+				}
+				i++
+			}
+		case '\\':
+			i++
+			n++
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// checkName checks a user or token name.
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("empty name")
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == ':' || r == ',' || r == 0x7f }) {
+		return errors.New("a name has no spaces, control characters, ':' or ','")
+	}
+	return nil
+}
+
+// allows reports whether who may read what the rule covers.
+func (r *rule) allows(who principal) bool {
+	switch {
+	case r.anyone:
+		return true
+	case who.anonymous():
+		return false
+	case r.authenticated:
+		return true
+	case who.user != "":
+		return r.users[who.user]
+	default:
+		return r.tokens[who.token]
+	}
+}
+
+// kind is what a request path names, for access control.
+type kind int
+
+const (
+	kindOpen    kind = iota // health checks: always open
+	kindModule              // a module: decided by the module rules
+	kindMetrics             // /metrics: decided by the "@metrics" rule
+	kindNone                // no module: decided by the "*" rule
+)
+
+// classify returns what the URL path p names, and the module path for
+// kindModule. It follows the server's routing: "/cached-only/" is cut once;
+// then come the health checks, /metrics, /sumdb/ and module proxy paths,
+// parsed by the server's own parser. (So "/cached-only/metrics" is
+// /metrics, whether or not the server serves it there.)
+func classify(p string) (kind, string) {
+	if rest, ok := strings.CutPrefix(p, "/cached-only/"); ok {
+		p = "/" + rest
+	}
+	switch p {
+	case "/healthz", "/readyz":
+		return kindOpen, ""
+	case "/metrics":
+		return kindMetrics, ""
+	}
+	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
+		_, rest, _ = strings.Cut(rest, "/") // the database name
+		if lookup, ok := strings.CutPrefix(rest, "lookup/"); ok {
+			esc, _, _ := strings.Cut(lookup, "@")
+			if mod, err := module.UnescapePath(esc); err == nil {
+				return kindModule, mod
+			}
+		}
+		return kindNone, ""
+	}
+	if req, err := protocol.Parse(p); err == nil {
+		return kindModule, req.Module
+	}
+	return kindNone, ""
+}
+
+// match returns the rule that decides a request for what kind and mod
+// name, or nil if none does. Among the rules matching a module, the one
+// with the most path elements decides; between those with as many, the one
+// with the most literal characters; then the first listed.
+func (a *Auth) match(k kind, mod string) *rule {
+	var best *rule
+	for i := range a.rules {
+		r := &a.rules[i]
+		var ok bool
+		switch k {
+		case kindModule:
+			ok = r.pattern != MetricsPattern && module.MatchPrefixPatterns(r.pattern, mod)
+		case kindMetrics:
+			ok = r.pattern == MetricsPattern
+		case kindNone:
+			ok = r.pattern == "*"
+		}
+		if ok && (best == nil || r.elems > best.elems || r.elems == best.elems && r.literal > best.literal) {
+			best = r
+		}
+	}
+	return best
+}

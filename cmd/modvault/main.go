@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -108,7 +109,17 @@ func printConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "# read from %s\n", cfg.Config)
 	}
 	for _, s := range cfg.Settings() {
+		if s.Name == "auth-rule" {
+			continue // printed as tables below
+		}
 		fmt.Fprintf(stdout, "%s = %s # %s\n", s.Name, strconv.Quote(s.Value), s.Origin)
+	}
+	for _, r := range cfg.AuthRules {
+		var allow []string
+		for _, a := range r.Allow {
+			allow = append(allow, strconv.Quote(a))
+		}
+		fmt.Fprintf(stdout, "\n[[auth-rule]] # %s\npattern = %s\nallow = [%s]\n", cfg.Origins["auth-rule"], strconv.Quote(r.Pattern), strings.Join(allow, ", "))
 	}
 	return 0
 }

@@ -40,6 +40,11 @@ type Serve struct {
 	LockLease       time.Duration // how long a lease outlives a replica that died holding it
 	ZipRedirect     time.Duration // answer stored zips with a redirect to a signed URL valid this long; 0 for off
 	OTLPEndpoint    string        // OTLP/HTTP collector that receives traces; "" for no tracing
+	TLSCert         string        // certificate file (PEM) for HTTPS; "" for plain HTTP
+	TLSKey          string        // key file (PEM) of TLSCert
+	AuthUsers       string        // htpasswd file (bcrypt) of users; "" for none
+	AuthTokens      string        // file of named, SHA-256-hashed bearer tokens; "" for none
+	AuthRules       []AuthRule    // who may fetch which modules; only in the config file
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
 	TempDir         string        // where zips wait while they are validated
@@ -50,6 +55,13 @@ type Serve struct {
 	// Origins says where each setting came from: "flag", "env MODVAULT_X",
 	// "go env" or "default".
 	Origins map[string]string
+}
+
+// AuthRule says who may fetch the modules matching Pattern (GOPRIVATE
+// syntax): "anyone", "authenticated", user names and "token:NAME".
+type AuthRule struct {
+	Pattern string   `toml:"pattern"`
+	Allow   []string `toml:"allow"`
 }
 
 // Token is a credential for one version control host.
@@ -132,7 +144,7 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 		configFile = env.Getenv("MODVAULT_CONFIG")
 	}
 	if configFile != "" {
-		if err := applyFile(fs, configFile, c.Origins); err != nil {
+		if err := applyFile(fs, configFile, c.Origins, &c.AuthRules); err != nil {
 			return Serve{}, err
 		}
 	}
@@ -212,6 +224,18 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 		u, err := url.Parse(c.OTLPEndpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return Serve{}, fmt.Errorf("%s: want http:// or https://host:port of an OTLP/HTTP collector", c.setting("otlp-endpoint"))
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return Serve{}, fmt.Errorf("%s and %s: give both the certificate and its key, or neither", c.setting("tls-cert"), c.setting("tls-key"))
+	}
+	if len(c.AuthRules) > 0 && c.AuthUsers == "" && c.AuthTokens == "" {
+		for _, r := range c.AuthRules {
+			for _, a := range r.Allow {
+				if a != "anyone" {
+					return Serve{}, fmt.Errorf("auth-rule %q allows %q, but neither --auth-users nor --auth-tokens is set", r.Pattern, a)
+				}
+			}
 		}
 	}
 	if c.ZipRedirect < 0 {
@@ -361,6 +385,10 @@ func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
 	fs.DurationVar(&c.LockLease, "lock-lease", 30*time.Second, "how long a lock lease lasts without renewal: how long other replicas wait before taking over the fill of a replica that died")
 	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry: send traces of requests and upstream fetches to this OTLP/HTTP collector (http://collector:4318); none by default")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM, with its chain), reloaded when it changes")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key file (PEM) of --tls-cert")
+	fs.StringVar(&c.AuthUsers, "auth-users", "", "htpasswd file of users (bcrypt only: htpasswd -B); turns access control on, with the auth-rule tables of the config file")
+	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "file of bearer tokens, one \"name:sha256:HEX\" line each; turns access control on, with the auth-rule tables of the config file")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")

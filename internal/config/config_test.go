@@ -551,3 +551,51 @@ func TestSettingsRedactSecrets(t *testing.T) {
 		t.Errorf("only %d settings listed", len(settings))
 	}
 }
+
+// TestAuthAndTLSSettings: auth rules come from [[auth-rule]] tables of the
+// config file; the certificate and key go together.
+func TestAuthAndTLSSettings(t *testing.T) {
+	file := writeConfig(t, `
+auth-users = "/etc/modvault/htpasswd"
+tls-cert = "/etc/modvault/cert.pem"
+tls-key = "/etc/modvault/key.pem"
+
+[[auth-rule]]
+pattern = "*"
+allow = ["anyone"]
+
+[[auth-rule]]
+pattern = "git.corp.test"
+allow = ["alice", "token:ci"]
+`)
+	f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off")}
+	c := parse(t, f, "--config", file)
+	want := []AuthRule{{"*", []string{"anyone"}}, {"git.corp.test", []string{"alice", "token:ci"}}}
+	if len(c.AuthRules) != 2 || c.AuthRules[1].Pattern != want[1].Pattern || !slices.Equal(c.AuthRules[1].Allow, want[1].Allow) {
+		t.Errorf("rules %+v, want %+v", c.AuthRules, want)
+	}
+	if c.AuthUsers != "/etc/modvault/htpasswd" || c.TLSCert != "/etc/modvault/cert.pem" || c.TLSKey != "/etc/modvault/key.pem" {
+		t.Errorf("got %+v", c)
+	}
+	for _, tt := range []struct {
+		content string
+		args    []string
+		words   []string
+	}{
+		{"", []string{"--tls-cert=c.pem"}, []string{"--tls-cert", "--tls-key", "both"}},
+		{"[[auth-rule]]\npattern = \"x.test\"\nallow = [\"bob\"]\n", nil, []string{"auth-rule", "x.test", "--auth-users"}},
+		{"[[auth-rule]]\npattern = \"x.test\"\nalow = [\"bob\"]\n", nil, []string{"auth-rule", "alow"}},
+	} {
+		file := writeConfig(t, tt.content)
+		_, err := ParseServe(context.Background(), append([]string{"--config", file}, tt.args...), f.env())
+		if err == nil {
+			t.Errorf("%q %q: no error", tt.content, tt.args)
+			continue
+		}
+		for _, w := range tt.words {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q %q: error %q lacks %q", tt.content, tt.args, err, w)
+			}
+		}
+	}
+}

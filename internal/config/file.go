@@ -16,7 +16,7 @@ import (
 // integers, booleans or arrays of strings (joined with commas) as values.
 // Unknown keys are errors, so a typo cannot go unnoticed. Each setting's
 // origin becomes "config PATH".
-func applyFile(fs *flag.FlagSet, path string, origins map[string]string) error {
+func applyFile(fs *flag.FlagSet, path string, origins map[string]string, rules *[]AuthRule) error {
 	var m map[string]any
 	md, err := toml.DecodeFile(path, &m)
 	if err != nil {
@@ -31,6 +31,23 @@ func applyFile(fs *flag.FlagSet, path string, origins map[string]string) error {
 			continue // nested keys belong to their table, checked below
 		}
 		name := key[0]
+		if name == "auth-rule" {
+			var doc struct {
+				Rules []AuthRule `toml:"auth-rule"`
+			}
+			rmd, err := toml.DecodeFile(path, &doc)
+			if err != nil {
+				return fmt.Errorf("config %s: auth-rule: %w", path, err)
+			}
+			for _, k := range rmd.Undecoded() {
+				if len(k) > 1 && k[0] == "auth-rule" {
+					return fmt.Errorf("config %s: unknown key %q in an [[auth-rule]] (want pattern and allow)", path, k.String())
+				}
+			}
+			*rules = doc.Rules
+			origins["auth-rule"] = "config " + path
+			continue
+		}
 		f := fs.Lookup(name)
 		if f == nil || name == "config" {
 			return fmt.Errorf("config %s: unknown setting %q (the keys are the flags of modvault serve, without --)", path, name)
@@ -97,6 +114,9 @@ func (c Serve) Settings() []Setting {
 		}
 		out = append(out, Setting{Name: f.Name, Value: redactValue(f.Value.String()), Origin: origin})
 	})
+	for _, r := range c.AuthRules {
+		out = append(out, Setting{Name: "auth-rule", Value: r.Pattern + " = " + strings.Join(r.Allow, ","), Origin: c.Origins["auth-rule"]})
+	}
 	return out
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/direct"
 	"github.com/modvault/modvault/internal/lock"
+	"github.com/modvault/modvault/internal/metrics"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
@@ -31,15 +32,27 @@ import (
 
 // App is an assembled modvault server.
 type App struct {
-	cfg    config.Serve
-	log    *slog.Logger
-	store  *store.Store
-	vault  *vault.Vault
-	direct *direct.Fetcher // nil without direct fetches
-	lock   *lock.Redis     // nil without --lock
+	cfg     config.Serve
+	log     *slog.Logger
+	store   *store.Store
+	vault   *vault.Vault
+	direct  *direct.Fetcher // nil without direct fetches
+	lock    *lock.Redis     // nil without --lock
+	metrics *metrics.Metrics
+	// noUpstream is set when nothing is ever fetched: --upstream off and
+	// no private modules.
+	noUpstream bool
 	// Handler serves the whole HTTP API.
 	Handler http.Handler
 }
+
+// readyTimeout bounds the store operation of a /readyz request.
+const readyTimeout = 2 * time.Second
+
+// readyProbePrefix is the prefix listed by /readyz: no key starts with it,
+// so the listing is empty, but the store must answer it (a missing bucket
+// or an unreadable directory fails it).
+const readyProbePrefix = "modvault-readiness-probe"
 
 // New opens the store and assembles the server described by cfg. version
 // goes into the User-Agent of upstream requests.
@@ -63,6 +76,9 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	if err != nil {
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
 	var fetcher *direct.Fetcher
 	if cfg.GONOPROXY != "" || slices.ContainsFunc(proxies, func(p upstream.Proxy) bool { return p.Direct }) {
 		var creds []direct.Credential
@@ -80,11 +96,13 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 			Private:     private,
 			Credentials: creds,
 			Logger:      log,
+			Observe:     m.ObserveDirect,
 		})
 		if err != nil {
 			st.Close()
 			return nil, err
 		}
+		m.WatchDirect(fetcher.Running)
 		log.Info("fetching from version control", "private", cfg.GONOPROXY, "direct_in_upstream", slices.ContainsFunc(proxies, func(p upstream.Proxy) bool { return p.Direct }),
 			"limit", cfg.DirectLimit, "timeout", cfg.DirectTimeout, "credentials_for", tokenHosts(cfg.DirectTokens))
 	}
@@ -94,36 +112,20 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 			sumdbURLs[config.SumDBName(db)] = f[1]
 		}
 	}
-	upOpts := upstream.Options{UserAgent: "modvault/" + version, Private: cfg.GONOPROXY, SumDBURLs: sumdbURLs}
+	upOpts := upstream.Options{UserAgent: "modvault/" + version, Private: cfg.GONOPROXY, SumDBURLs: sumdbURLs, Observe: m.ObserveUpstream}
 	if fetcher != nil {
 		upOpts.Direct = fetcher // a nil *Fetcher in the interface would not be nil
 	}
 	up := upstream.New(proxies, upOpts)
 	opts := vault.Options{
-		ListTTL:     cfg.ListTTL,
-		FillTimeout: cfg.FillTimeout,
-		TempDir:     cfg.TempDir,
-		Logger:      log,
-		NoVerify:    cfg.GONOSUMDB,
-	}
-	reg := prometheus.NewRegistry()
-	verifyFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "modvault_verification_failures_total",
-		Help: "Module files refused because their checksum-database verification failed, by reason: mismatch, unverifiable (database unreachable or without a record) or security (database misbehavior).",
-	}, []string{"reason"})
-	reg.MustRegister(verifyFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, r := range []string{"mismatch", "unverifiable", "security"} {
-		verifyFailures.WithLabelValues(r) // export zeros from the start
-	}
-	opts.VerifyFailed = func(err error) {
-		reason := "unverifiable"
-		switch {
-		case errors.Is(err, checksumdb.ErrMismatch):
-			reason = "mismatch"
-		case errors.Is(err, checksumdb.ErrSecurity):
-			reason = "security"
-		}
-		verifyFailures.WithLabelValues(reason).Inc()
+		ListTTL:      cfg.ListTTL,
+		FillTimeout:  cfg.FillTimeout,
+		TempDir:      cfg.TempDir,
+		Logger:       log,
+		NoVerify:     cfg.GONOSUMDB,
+		VerifyFailed: m.VerifyFailed,
+		FillDone:     m.FillDone,
+		StoreFailed:  m.StoreFailed,
 	}
 	var verifiers []*checksumdb.Verifier
 	for db := range strings.SplitSeq(cfg.GOSUMDB, ",") {
@@ -155,9 +157,16 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 			return nil, fmt.Errorf("lock: %w", err)
 		}
 		opts.Locker = locker
+		m.WatchLock(locker.Stats)
 		log.Info("fills are coordinated with the other replicas", "lock", upstream.RedactList(cfg.Lock), "lease", cfg.LockLease)
 	}
-	srvOpts := server.Options{ZipRedirect: cfg.ZipRedirect, Sign: st.SignedURL}
+	srvOpts := server.Options{
+		ZipRedirect: cfg.ZipRedirect,
+		Sign:        st.SignedURL,
+		Observe:     m.ObserveRequest,
+		StoreFailed: m.StoreFailed,
+		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	}
 	if cfg.ZipRedirect > 0 {
 		if _, err := st.SignedURL(ctx, "modvault-signing-probe", cfg.ZipRedirect); err != nil {
 			if locker != nil {
@@ -168,30 +177,57 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		}
 	}
 	v := vault.New(st, up, opts)
-	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log})
+	m.WatchFills(v.InFlight)
+	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log, StoreFailed: m.StoreFailed})
 	var sumdb http.Handler
 	if len(cfg.SumDB) > 0 {
 		p := checksumdb.New(cfg.SumDB, up, st, log, verifiers...)
 		p.NoLookup = cfg.GONOSUMDB
+		p.StoreFailed = m.StoreFailed
 		sumdb = p
 	}
-	srv := server.New(v, cachedOnly, sumdb, log, srvOpts)
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	return &App{
-		cfg:    cfg,
-		log:    log,
-		store:  st,
-		vault:  v,
-		direct: fetcher,
-		lock:   locker,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/metrics" {
-				metrics.ServeHTTP(w, r)
-				return
-			}
-			srv.ServeHTTP(w, r)
-		}),
-	}, nil
+	a := &App{
+		cfg:        cfg,
+		log:        log,
+		store:      st,
+		vault:      v,
+		direct:     fetcher,
+		lock:       locker,
+		metrics:    m,
+		noUpstream: fetcher == nil && (len(proxies) == 0 || proxies[0].Off),
+	}
+	srvOpts.Ready = a.ready
+	a.Handler = server.New(v, cachedOnly, sumdb, log, srvOpts)
+	return a, nil
+}
+
+// ready answers /readyz: modvault is ready when its store answers a
+// listing within readyTimeout. The upstream's state is reported, as the
+// latest upstream requests found it, but never makes modvault unready: it
+// serves what it stored without the upstream, and probing the upstream here
+// would cost a request per probe.
+func (a *App) ready(ctx context.Context) (report string, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	var b strings.Builder
+	ok = true
+	err := a.store.List(ctx, readyProbePrefix, func(store.Entry) bool { return false })
+	switch {
+	case err == nil:
+		b.WriteString("store: ok\n")
+	case ctx.Err() != nil:
+		ok = false
+		fmt.Fprintf(&b, "store: no answer within %v\n", readyTimeout)
+	default:
+		ok = false
+		fmt.Fprintf(&b, "store: failing: %v\n", err)
+	}
+	if a.noUpstream {
+		b.WriteString("upstream: none (--upstream off): serving from the store alone\n")
+	} else {
+		b.WriteString(a.metrics.UpstreamReport(time.Now()))
+	}
+	return b.String(), ok
 }
 
 // Serve serves on ln until ctx ends, then stops accepting requests, waits up

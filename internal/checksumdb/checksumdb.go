@@ -42,6 +42,11 @@ type Proxy struct {
 	// cannot leak private module paths through modvault. Set it before
 	// serving.
 	NoLookup string
+	// StoreFailed, if not nil, is called with every store operation of a
+	// request that failed ("read", "write" or "list") and its error, for
+	// metrics: such failures are otherwise answered from the upstream.
+	// Missing objects are no failures. Set it before serving.
+	StoreFailed func(op string, err error)
 }
 
 // New returns a Proxy for the checksum databases with the given names
@@ -106,10 +111,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	key := "sumdb/" + name + "/" + rest
 	if rest != "latest" {
-		if body, err := p.store.ReadAll(ctx, key); err == nil {
+		body, err := p.store.ReadAll(ctx, key)
+		if err == nil {
 			p.write(w, r, rest, body)
 			return
 		}
+		p.storeFailed(ctx, "read", err)
 	}
 	verifier := p.verifiers[name]
 	if verifier != nil && strings.HasPrefix(rest, "lookup/") {
@@ -125,6 +132,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// does, but any copy stays valid). The go command verifies
 			// what it gets.
 			if err := p.store.Create(context.WithoutCancel(ctx), key, bytes.NewReader(body)); err != nil && !errors.Is(err, fs.ErrExist) {
+				p.storeFailed(context.WithoutCancel(ctx), "write", err)
 				p.log.Warn("storing checksum database answer", "key", key, "err", err)
 			}
 		}
@@ -135,10 +143,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rest == "latest":
 		// The last tree head the Verifier proved consistent.
-		if body, serr := p.store.ReadAll(ctx, key); serr == nil && len(body) > 0 {
+		body, serr := p.store.ReadAll(ctx, key)
+		if serr == nil && len(body) > 0 {
 			p.write(w, r, rest, body)
 			return
 		}
+		p.storeFailed(ctx, "read", serr)
 	case tile != nil && tile.W < 1<<tile.H:
 		if body := p.partialTile(ctx, name, *tile); body != nil {
 			p.write(w, r, rest, body)
@@ -169,25 +179,38 @@ func (p *Proxy) partialTile(ctx context.Context, name string, t tlog.Tile) []byt
 	want := t.W * tlog.HashSize
 	full := t
 	full.W = 1 << t.H
-	if b, err := p.store.ReadAll(ctx, "sumdb/"+name+"/"+full.Path()); err == nil && len(b) >= want {
+	b, err := p.store.ReadAll(ctx, "sumdb/"+name+"/"+full.Path())
+	if err == nil && len(b) >= want {
 		return b[:want]
 	}
+	p.storeFailed(ctx, "read", err)
 	prefix := "sumdb/" + name + "/" + full.Path() + ".p/"
 	var best string
 	bestW := 0
-	_ = p.store.List(ctx, prefix, func(e store.Entry) bool {
+	err = p.store.List(ctx, prefix, func(e store.Entry) bool {
 		if w, err := strconv.Atoi(strings.TrimPrefix(e.Key, prefix)); err == nil && w > t.W && (bestW == 0 || w < bestW) {
 			best, bestW = e.Key, w
 		}
 		return true
 	})
+	p.storeFailed(ctx, "list", err)
 	if best == "" {
 		return nil
 	}
-	if b, err := p.store.ReadAll(ctx, best); err == nil && len(b) >= want {
+	b, err = p.store.ReadAll(ctx, best)
+	if err == nil && len(b) >= want {
 		return b[:want]
 	}
+	p.storeFailed(ctx, "read", err)
 	return nil
+}
+
+// storeFailed reports a failed store operation to StoreFailed: not a
+// missing object, and not one cut off because the request ended.
+func (p *Proxy) storeFailed(ctx context.Context, op string, err error) {
+	if err != nil && p.StoreFailed != nil && ctx.Err() == nil && !errors.Is(err, fs.ErrNotExist) {
+		p.StoreFailed(op, err)
+	}
 }
 
 // write answers with a database response body.

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -71,7 +72,21 @@ type Options struct {
 	// Logger receives one debug line per go command; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Observe, if not nil, is called after every go command with its kind
+	// ([CommandList], [CommandQuery] or [CommandDownload]), how long it ran
+	// and its error, as the Fetcher returns it (nil, a not-found
+	// [*upstream.Error], a wrapped context.DeadlineExceeded on timeout,
+	// context.Canceled when nobody waits any longer, or another failure).
+	// It must be safe for concurrent use.
+	Observe func(command string, d time.Duration, err error)
 }
+
+// The kinds of go command a Fetcher runs, as given to Options.Observe.
+const (
+	CommandList     = "list"     // go list -m -versions: a module's versions
+	CommandQuery    = "query"    // go list -m mod@query: latest, a branch, a commit
+	CommandDownload = "download" // go mod download: a version's files
+)
 
 // stashTTL is how long the files of a downloaded version wait for the
 // request that fetches its zip.
@@ -97,6 +112,8 @@ type Fetcher struct {
 	secrets []string
 	credDir string
 	log     *slog.Logger
+	observe func(string, time.Duration, error)
+	running atomic.Int64 // go commands running now
 
 	downloads singleflight.Group
 
@@ -144,6 +161,7 @@ func New(opts Options) (*Fetcher, error) {
 		timeout: opts.Timeout,
 		sem:     semaphore.NewWeighted(int64(opts.Concurrency)),
 		log:     opts.Logger,
+		observe: opts.Observe,
 		stash:   make(map[string]*download),
 	}
 	env := mergeEnv(os.Environ(), opts.Env)
@@ -189,6 +207,10 @@ func (f *Fetcher) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Running returns the number of go commands running now (not those waiting
+// for a slot).
+func (f *Fetcher) Running() int { return int(f.running.Load()) }
 
 // Fetch answers a module proxy path (as protocol.Key returns it) from
 // version control. A module or version that does not exist, or that the go
@@ -411,7 +433,7 @@ func (f *Fetcher) drop(key string, d *download) {
 // kills the command's whole process group when ctx ends or the timeout
 // passes, and returns its standard output, or an error that carries the go
 // command's message with secrets removed.
-func (f *Fetcher) run(ctx context.Context, dir *string, args ...string) ([]byte, error) {
+func (f *Fetcher) run(ctx context.Context, dir *string, args ...string) (_ []byte, err error) {
 	if err := f.sem.Acquire(ctx, 1); err != nil {
 		return nil, err
 	}
@@ -441,7 +463,14 @@ func (f *Fetcher) run(ctx context.Context, dir *string, args ...string) ([]byte,
 	cmd.Cancel = func() error { return killProcessGroup(cmd) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	err := cmd.Run()
+	f.running.Add(1)
+	defer func() {
+		f.running.Add(-1)
+		if f.observe != nil {
+			f.observe(commandKind(args), time.Since(start), err)
+		}
+	}()
+	err = cmd.Run()
 	// Whatever the go command left behind (git, ssh) goes with it.
 	killProcessGroup(cmd)
 	f.log.Debug("go command", "args", args, "duration", time.Since(start), "err", err)
@@ -462,6 +491,17 @@ func (f *Fetcher) run(ctx context.Context, dir *string, args ...string) ([]byte,
 		return nil, fmt.Errorf("running go %s: %w", strings.Join(args, " "), err)
 	}
 	return nil, notFound(f.redact(goError(stdout.Bytes(), stderr.Bytes())))
+}
+
+// commandKind names the go command run with args for Options.Observe.
+func commandKind(args []string) string {
+	switch {
+	case len(args) > 0 && args[0] == "mod":
+		return CommandDownload
+	case slices.Contains(args, "-versions"):
+		return CommandList
+	}
+	return CommandQuery
 }
 
 // goError returns the go command's error message: the Error field of its

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,84 @@ type Options struct {
 	// Sign returns a URL for a stored key valid for expiry (a store's
 	// signed URL). Required with ZipRedirect.
 	Sign func(ctx context.Context, key string, expiry time.Duration) (string, error)
+	// Observe, if not nil, is called after every request with what it was
+	// and how it was answered, for metrics. It runs on every request, so
+	// it must be cheap, and safe for concurrent use.
+	Observe func(RequestInfo)
+	// StoreFailed, if not nil, is called when reading a stored object
+	// that the vault opened fails, with the operation ("read") and the
+	// error, for metrics.
+	StoreFailed func(op string, err error)
+	// Metrics, if not nil, serves /metrics.
+	Metrics http.Handler
+	// Ready, if not nil, answers /readyz: ok says whether modvault can
+	// serve (200, else 503), and report, a few lines of text/plain, says
+	// why. Without it, /readyz answers like /healthz.
+	Ready func(ctx context.Context) (report string, ok bool)
+}
+
+// Endpoint is the kind of a request, for metrics.
+type Endpoint uint8
+
+// The endpoints.
+const (
+	EndpointOther   Endpoint = iota // anything else: bad paths, other methods
+	EndpointList                    // $module/@v/list
+	EndpointLatest                  // $module/@latest
+	EndpointInfo                    // $module/@v/$version.info, canonical version
+	EndpointMod                     // $module/@v/$version.mod
+	EndpointZip                     // $module/@v/$version.zip
+	EndpointQuery                   // $module/@v/$query.info, any other version query
+	EndpointSumDB                   // /sumdb/...
+	EndpointHealth                  // /healthz
+	EndpointReady                   // /readyz
+	EndpointMetrics                 // /metrics
+	numEndpoints
+)
+
+// Endpoints returns every Endpoint, in order: Endpoints()[e] == e.
+func Endpoints() []Endpoint {
+	es := make([]Endpoint, numEndpoints)
+	for i := range es {
+		es[i] = Endpoint(i)
+	}
+	return es
+}
+
+// String returns the endpoint's name, as used in metrics.
+func (e Endpoint) String() string {
+	switch e {
+	case EndpointList:
+		return "list"
+	case EndpointLatest:
+		return "latest"
+	case EndpointInfo:
+		return "info"
+	case EndpointMod:
+		return "mod"
+	case EndpointZip:
+		return "zip"
+	case EndpointQuery:
+		return "query"
+	case EndpointSumDB:
+		return "sumdb"
+	case EndpointHealth:
+		return "health"
+	case EndpointReady:
+		return "ready"
+	case EndpointMetrics:
+		return "metrics"
+	}
+	return "other"
+}
+
+// RequestInfo describes an answered request, for Options.Observe.
+type RequestInfo struct {
+	Endpoint Endpoint
+	Status   int          // 499 if the client went away first
+	Source   vault.Source // "" if the answer did not come from the vault
+	Bytes    int64        // body bytes written
+	Duration time.Duration
 }
 
 // smallCacheBytes bounds the memory kept for small stored files.
@@ -70,16 +149,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	s.route(rec, r)
+	d := time.Since(start)
+	if s.opts.Observe != nil {
+		s.opts.Observe(RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d})
+	}
 	level := slog.LevelInfo
-	if rec.status >= 500 {
+	switch {
+	case rec.status >= 500:
 		level = slog.LevelWarn
+	case rec.endpoint == EndpointHealth || rec.endpoint == EndpointReady || rec.endpoint == EndpointMetrics:
+		level = slog.LevelDebug // probes and scrapes, every few seconds
 	}
 	s.log.LogAttrs(r.Context(), level, "request",
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status),
 		slog.Int64("bytes", rec.bytes),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", d),
 		slog.String("cache", string(rec.source)),
 	)
 }
@@ -101,11 +187,21 @@ func (s *Server) route(w *recorder, r *http.Request) {
 	}
 	switch {
 	case r.URL.Path == "/healthz":
+		w.endpoint = EndpointHealth
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", cacheNone)
 		fmt.Fprintln(w, "ok")
 		return
+	case r.URL.Path == "/readyz":
+		w.endpoint = EndpointReady
+		s.serveReady(w, r)
+		return
+	case r.URL.Path == "/metrics" && s.opts.Metrics != nil:
+		w.endpoint = EndpointMetrics
+		s.opts.Metrics.ServeHTTP(w, r)
+		return
 	case strings.HasPrefix(r.URL.Path, "/sumdb/"):
+		w.endpoint = EndpointSumDB
 		if s.sumdb == nil {
 			textError(w, http.StatusNotFound, "not found: no checksum database configured")
 			return
@@ -118,6 +214,7 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		textError(w, http.StatusBadRequest, "bad request: "+err.Error())
 		return
 	}
+	w.endpoint = endpointOf(req)
 	ctx := r.Context()
 	switch {
 	case req.Kind == protocol.List:
@@ -161,6 +258,47 @@ func (s *Server) route(w *recorder, r *http.Request) {
 	}
 }
 
+// endpointOf returns the endpoint of a module proxy request.
+func endpointOf(req protocol.Request) Endpoint {
+	switch req.Kind {
+	case protocol.List:
+		return EndpointList
+	case protocol.Latest:
+		return EndpointLatest
+	case protocol.Info:
+		if !req.Canonical() {
+			return EndpointQuery
+		}
+		return EndpointInfo
+	case protocol.Mod:
+		return EndpointMod
+	case protocol.Zip:
+		return EndpointZip
+	}
+	return EndpointOther
+}
+
+// serveReady answers /readyz with Options.Ready's report: 200 if ready, 503
+// if not.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	report, ok := "ok\n", true
+	if s.opts.Ready != nil {
+		report, ok = s.opts.Ready(r.Context())
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", cacheNone)
+	h.Set("Content-Length", strconv.Itoa(len(report)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		io.WriteString(w, report)
+	}
+}
+
 // serveVersionFile serves a stored .info, .mod or .zip, filling it first if
 // needed. Small files are kept in memory once read.
 func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, req protocol.Request) {
@@ -198,6 +336,9 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 	if req.Kind != protocol.Zip && obj.Size() <= maxSmallObject {
 		body, err := io.ReadAll(obj.Content())
 		if err != nil {
+			if s.opts.StoreFailed != nil && r.Context().Err() == nil {
+				s.opts.StoreFailed("read", err)
+			}
 			s.fail(w, r, fmt.Errorf("reading %s: %w", key, err))
 			return
 		}
@@ -303,12 +444,14 @@ func textError(w http.ResponseWriter, status int, msg string) {
 	fmt.Fprintln(w, msg)
 }
 
-// recorder remembers the status, size and source of a response for the log.
+// recorder remembers the endpoint, status, size and source of a response
+// for the log and metrics.
 type recorder struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	source      vault.Source
+	endpoint    Endpoint
 	wroteHeader bool
 }
 

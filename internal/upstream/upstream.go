@@ -135,6 +135,20 @@ type Fetcher interface {
 	Fetch(ctx context.Context, path string) (body io.ReadCloser, size int64, err error)
 }
 
+// Target says what an upstream request went to, for metrics.
+type Target string
+
+// The targets of upstream requests.
+const (
+	// TargetProxy is a module proxy asked for a module path.
+	TargetProxy Target = "proxy"
+	// TargetDirect is version control, through the direct [Fetcher].
+	TargetDirect Target = "direct"
+	// TargetSumDB is a checksum database, asked through a proxy's
+	// /sumdb/ endpoint or directly.
+	TargetSumDB Target = "sumdb"
+)
+
 // Client fetches from an upstream list. The zero value has no upstream: every
 // fetch fails with a not-found [Error].
 type Client struct {
@@ -144,6 +158,7 @@ type Client struct {
 	direct    Fetcher
 	private   string
 	sumdbURLs map[string]string
+	observe   func(Target, time.Duration, error)
 }
 
 // Options configures a [Client].
@@ -165,6 +180,13 @@ type Options struct {
 	// contacts a database directly after the proxies; a database not in
 	// the map is reached at https://$name.
 	SumDBURLs map[string]string
+	// Observe, if not nil, is called after every request made to an
+	// upstream (each entry of the list tried, and each direct fetch) with
+	// its target, how long it took until the answer's headers (for a direct
+	// fetch, until the Fetcher returned) and its error, as Get returns it.
+	// Fetches that never leave modvault ("off", no upstream) are not
+	// reported. It must be safe for concurrent use.
+	Observe func(target Target, d time.Duration, err error)
 }
 
 // New returns a client for the given proxies.
@@ -176,7 +198,7 @@ func New(proxies []Proxy, opts Options) *Client {
 		t.MaxIdleConnsPerHost = 32
 		hc = &http.Client{Transport: t}
 	}
-	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private, sumdbURLs: opts.SumDBURLs}
+	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private, sumdbURLs: opts.SumDBURLs, observe: opts.Observe}
 }
 
 // Proxies returns the upstream list.
@@ -229,10 +251,12 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 		if target == "" {
 			body, size, err = c.fetchDirect(ctx, path)
 		} else {
+			start := time.Now()
 			var resp *http.Response
 			if resp, err = c.get(ctx, target); err == nil {
 				body, size = resp.Body, resp.ContentLength
 			}
+			c.report(pathTarget(path), start, err)
 		}
 		if err == nil {
 			return body, size, nil
@@ -252,7 +276,25 @@ func (c *Client) fetchDirect(ctx context.Context, path string) (io.ReadCloser, i
 	if c.direct == nil {
 		return nil, 0, &Error{Text: "not in the store, and fetching from version control is not configured"}
 	}
-	return c.direct.Fetch(ctx, path)
+	start := time.Now()
+	body, size, err := c.direct.Fetch(ctx, path)
+	c.report(TargetDirect, start, err)
+	return body, size, err
+}
+
+// pathTarget returns the target of an HTTP request for path.
+func pathTarget(path string) Target {
+	if strings.HasPrefix(path, "sumdb/") {
+		return TargetSumDB
+	}
+	return TargetProxy
+}
+
+// report passes a finished upstream request to the Observe option.
+func (c *Client) report(target Target, start time.Time, err error) {
+	if c.observe != nil {
+		c.observe(target, time.Since(start), err)
+	}
 }
 
 func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {

@@ -97,6 +97,15 @@ type Options struct {
 	// VerifyFailed, if not nil, is called with every error of the Checker,
 	// for example to count them.
 	VerifyFailed func(error)
+	// FillDone, if not nil, is called after every fill from the upstream
+	// with its kind ("info": a version's .info and .mod; "zip"), how long it
+	// took (waiting for the Locker included) and its error, for metrics.
+	FillDone func(kind string, d time.Duration, err error)
+	// StoreFailed, if not nil, is called with every store operation that
+	// failed ("open", "exists", "read", "write" or "list") and its error,
+	// for metrics. Answers that an object is missing or already exists are
+	// no failures, nor are errors of operations whose context has ended.
+	StoreFailed func(op string, err error)
 	// Locker, if not nil, is held around every fill, so that replicas
 	// sharing a store fetch a cold file from the upstream once. Correctness
 	// never depends on it: a fill that did not get the lease still stores
@@ -127,7 +136,7 @@ type Checker interface {
 
 // Vault serves module versions from a store and fills it from an upstream.
 type Vault struct {
-	store *store.Store
+	store observedStore
 	up    *upstream.Client
 	opts  Options
 	log   *slog.Logger
@@ -169,7 +178,7 @@ func New(st *store.Store, up *upstream.Client, opts Options) *Vault {
 	}
 	base, stop := context.WithCancel(context.Background())
 	return &Vault{
-		store:     st,
+		store:     observedStore{Store: st, failed: opts.StoreFailed},
 		up:        up,
 		opts:      opts,
 		log:       opts.Logger,
@@ -205,6 +214,14 @@ func (v *Vault) Shutdown(ctx context.Context) error {
 		<-idle
 		return ctx.Err()
 	}
+}
+
+// InFlight returns the number of fills, and of list and latest requests to
+// the upstream, running now.
+func (v *Vault) InFlight() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.inflight
 }
 
 // fillStarted and fillDone count the fills in flight for Shutdown. Unlike a
@@ -366,6 +383,10 @@ func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) e
 			defer release()
 		}
 		err := fn(fctx)
+		if v.opts.FillDone != nil {
+			kind, _, _ := strings.Cut(key, " ")
+			v.opts.FillDone(kind, time.Since(start), err)
+		}
 		if err != nil {
 			level := slog.LevelWarn
 			if errors.Is(err, fs.ErrNotExist) {
@@ -844,4 +865,60 @@ func (v *Vault) cachedAnswer(path string) (cachedList, bool) {
 	defer v.mu.Unlock()
 	c, ok := v.answers[path]
 	return c, ok && time.Now().Before(c.expires)
+}
+
+// observedStore is the vault's store, with the failures of its operations
+// reported to Options.StoreFailed.
+type observedStore struct {
+	*store.Store
+	failed func(op string, err error)
+}
+
+// check reports err if it is a failure of the store.
+func (s observedStore) check(ctx context.Context, op string, err error) {
+	if err != nil && s.failed != nil && ctx.Err() == nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+		s.failed(op, err)
+	}
+}
+
+// Open is store.Store.Open, observed.
+func (s observedStore) Open(ctx context.Context, key string) (store.Object, error) {
+	o, err := s.Store.Open(ctx, key)
+	s.check(ctx, "open", err)
+	return o, err
+}
+
+// Exists is store.Store.Exists, observed.
+func (s observedStore) Exists(ctx context.Context, key string) (bool, error) {
+	ok, err := s.Store.Exists(ctx, key)
+	s.check(ctx, "exists", err)
+	return ok, err
+}
+
+// ReadAll is store.Store.ReadAll, observed.
+func (s observedStore) ReadAll(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.Store.ReadAll(ctx, key)
+	s.check(ctx, "read", err)
+	return b, err
+}
+
+// Create is store.Store.Create, observed.
+func (s observedStore) Create(ctx context.Context, key string, r io.Reader) error {
+	err := s.Store.Create(ctx, key, r)
+	s.check(ctx, "write", err)
+	return err
+}
+
+// Put is store.Store.Put, observed.
+func (s observedStore) Put(ctx context.Context, key string, r io.Reader) error {
+	err := s.Store.Put(ctx, key, r)
+	s.check(ctx, "write", err)
+	return err
+}
+
+// List is store.Store.List, observed.
+func (s observedStore) List(ctx context.Context, prefix string, fn func(store.Entry) bool) error {
+	err := s.Store.List(ctx, prefix, fn)
+	s.check(ctx, "list", err)
+	return err
 }

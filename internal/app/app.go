@@ -19,13 +19,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/modvault/modvault/internal/auth"
+	"github.com/modvault/modvault/internal/catalog"
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/direct"
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/metrics"
+	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/store"
+	"github.com/modvault/modvault/internal/tlsfiles"
+	"github.com/modvault/modvault/internal/tracing"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
 )
@@ -39,6 +44,7 @@ type App struct {
 	direct  *direct.Fetcher // nil without direct fetches
 	lock    *lock.Redis     // nil without --lock
 	metrics *metrics.Metrics
+	tracer  *tracing.Tracer // nil without --otlp-endpoint
 	// noUpstream is set when nothing is ever fetched: --upstream off and
 	// no private modules.
 	noUpstream bool
@@ -113,6 +119,15 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		}
 	}
 	upOpts := upstream.Options{UserAgent: "modvault/" + version, Private: cfg.GONOPROXY, SumDBURLs: sumdbURLs, Observe: m.ObserveUpstream}
+	var tracer *tracing.Tracer
+	if cfg.OTLPEndpoint != "" {
+		if tracer, err = tracing.New(ctx, cfg.OTLPEndpoint, version); err != nil {
+			closeAll(fetcher, st)
+			return nil, fmt.Errorf("otlp-endpoint: %w", err)
+		}
+		upOpts.HTTPClient = &http.Client{Transport: tracer.Transport(upstream.NewTransport())}
+		log.Info("tracing requests", "otlp_endpoint", cfg.OTLPEndpoint)
+	}
 	if fetcher != nil {
 		upOpts.Direct = fetcher // a nil *Fetcher in the interface would not be nil
 	}
@@ -149,6 +164,25 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		opts.Checker = verifiers[0]
 	default:
 		opts.Checker = checksumdb.All(verifiers)
+	}
+	var guard *auth.Auth
+	if cfg.AuthUsers != "" || cfg.AuthTokens != "" || len(cfg.AuthRules) > 0 {
+		acfg := auth.Config{Users: cfg.AuthUsers, Tokens: cfg.AuthTokens}
+		for _, r := range cfg.AuthRules {
+			acfg.Rules = append(acfg.Rules, auth.Rule{Pattern: r.Pattern, Allow: r.Allow})
+		}
+		if err := acfg.Validate(); err != nil {
+			closeAll(fetcher, st)
+			return nil, fmt.Errorf("access control: %w", err)
+		}
+		if guard, err = auth.New(acfg, log); err != nil {
+			closeAll(fetcher, st)
+			return nil, fmt.Errorf("access control: %w", err)
+		}
+		if cfg.TLSCert == "" {
+			log.Warn("access control is on without --tls-cert: the go command sends credentials over HTTPS only, so terminate TLS in front of modvault")
+		}
+		log.Info("access control on", "rules", len(acfg.Rules), "users", cfg.AuthUsers, "tokens", cfg.AuthTokens)
 	}
 	var locker *lock.Redis
 	if cfg.Lock != "" {
@@ -197,7 +231,19 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		noUpstream: fetcher == nil && (len(proxies) == 0 || proxies[0].Off),
 	}
 	srvOpts.Ready = a.ready
-	a.Handler = server.New(v, cachedOnly, sumdb, log, srvOpts)
+	srvOpts.Catalog = catalog.New(st, log)
+	if guard != nil {
+		srvOpts.User = auth.Principal
+	}
+	var h http.Handler = server.New(v, cachedOnly, sumdb, log, srvOpts)
+	if guard != nil {
+		h = guard.Handler(h)
+	}
+	if tracer != nil {
+		h = tracer.Handler(h, routeName)
+		a.tracer = tracer
+	}
+	a.Handler = h
 	return a, nil
 }
 
@@ -240,10 +286,27 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	scheme := "http"
+	if a.cfg.TLSCert != "" {
+		rl, err := tlsfiles.New(a.cfg.TLSCert, a.cfg.TLSKey, a.log)
+		if err != nil {
+			a.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = rl.TLSConfig()
+		scheme = "https"
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	a.log.Info("modvault serving",
 		"addr", ln.Addr().String(),
+		"scheme", scheme,
 		"storage", store.Redact(a.cfg.Storage),
 		"storage_from", a.cfg.Origins["storage"],
 		"upstream", upstream.RedactList(a.cfg.Upstream),
@@ -284,10 +347,34 @@ func (a *App) Close() error {
 	if a.direct != nil {
 		errs = append(errs, a.direct.Close())
 	}
+	if a.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, a.tracer.Shutdown(ctx))
+		cancel()
+	}
 	if a.lock != nil {
 		errs = append(errs, a.lock.Close())
 	}
 	return errors.Join(append(errs, a.store.Close())...)
+}
+
+// routeName names a request for traces by its kind, never its module path.
+func routeName(r *http.Request) string {
+	p := strings.TrimPrefix(r.URL.Path, "/cached-only")
+	switch {
+	case strings.HasPrefix(p, "/sumdb/"):
+		return "sumdb"
+	case p == "/healthz" || p == "/readyz" || p == "/metrics" || p == "/catalog" || p == "/index":
+		return strings.TrimPrefix(p, "/")
+	}
+	req, err := protocol.Parse(p)
+	if err != nil {
+		return "other"
+	}
+	if req.Kind == protocol.Info && !req.Canonical() {
+		return "query"
+	}
+	return req.Kind.String()
 }
 
 // closeAll releases what New opened before it failed.

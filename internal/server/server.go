@@ -64,6 +64,11 @@ type Options struct {
 	// serve (200, else 503), and report, a few lines of text/plain, says
 	// why. Without it, /readyz answers like /healthz.
 	Ready func(ctx context.Context) (report string, ok bool)
+	// Catalog, if not nil, serves /catalog and /index.
+	Catalog http.Handler
+	// User, if not nil, names the user a request was made by, for the
+	// request log ("" for none).
+	User func(ctx context.Context) string
 }
 
 // Endpoint is the kind of a request, for metrics.
@@ -82,6 +87,7 @@ const (
 	EndpointHealth                  // /healthz
 	EndpointReady                   // /readyz
 	EndpointMetrics                 // /metrics
+	EndpointCatalog                 // /catalog and /index
 	numEndpoints
 )
 
@@ -117,6 +123,8 @@ func (e Endpoint) String() string {
 		return "ready"
 	case EndpointMetrics:
 		return "metrics"
+	case EndpointCatalog:
+		return "catalog"
 	}
 	return "other"
 }
@@ -160,14 +168,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.endpoint == EndpointHealth || rec.endpoint == EndpointReady || rec.endpoint == EndpointMetrics:
 		level = slog.LevelDebug // probes and scrapes, every few seconds
 	}
-	s.log.LogAttrs(r.Context(), level, "request",
+	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status),
 		slog.Int64("bytes", rec.bytes),
 		slog.Duration("duration", d),
 		slog.String("cache", string(rec.source)),
-	)
+	}
+	if s.opts.User != nil {
+		if u := s.opts.User(r.Context()); u != "" {
+			attrs = append(attrs, slog.String("user", u))
+		}
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 func (s *Server) route(w *recorder, r *http.Request) {
@@ -195,6 +209,10 @@ func (s *Server) route(w *recorder, r *http.Request) {
 	case r.URL.Path == "/readyz":
 		w.endpoint = EndpointReady
 		s.serveReady(w, r)
+		return
+	case (r.URL.Path == "/catalog" || r.URL.Path == "/index") && s.opts.Catalog != nil:
+		w.endpoint = EndpointCatalog
+		s.opts.Catalog.ServeHTTP(w, r)
 		return
 	case r.URL.Path == "/metrics" && s.opts.Metrics != nil:
 		w.endpoint = EndpointMetrics

@@ -189,14 +189,21 @@ type Options struct {
 	Observe func(target Target, d time.Duration, err error)
 }
 
+// NewTransport returns the transport a [Client] uses by default: a clone of
+// http.DefaultTransport with a response header timeout of one minute and
+// up to 32 idle connections per host.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = time.Minute
+	t.MaxIdleConnsPerHost = 32
+	return t
+}
+
 // New returns a client for the given proxies.
 func New(proxies []Proxy, opts Options) *Client {
 	hc := opts.HTTPClient
 	if hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = time.Minute
-		t.MaxIdleConnsPerHost = 32
-		hc = &http.Client{Transport: t}
+		hc = &http.Client{Transport: NewTransport()}
 	}
 	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private, sumdbURLs: opts.SumDBURLs, observe: opts.Observe}
 }

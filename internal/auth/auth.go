@@ -68,6 +68,9 @@
 //   - /metrics (also under /cached-only/) is decided by the rule whose
 //     pattern is "@metrics" (for example {Pattern: "@metrics", Allow:
 //     ["token:prometheus"]}); without such a rule it is denied;
+//   - /catalog and /index, which list every stored module, private ones
+//     too, are decided by the rule whose pattern is "@catalog"; without
+//     such a rule they are denied;
 //   - /healthz and /readyz (also under /cached-only/) are always open, for
 //     load balancers and orchestrators.
 //
@@ -126,6 +129,10 @@ const (
 
 // MetricsPattern is the [Rule.Pattern] that decides who may read /metrics.
 const MetricsPattern = "@metrics"
+
+// CatalogPattern is the [Rule.Pattern] that decides who may read /catalog
+// and /index, which name every stored module, private ones included.
+const CatalogPattern = "@catalog"
 
 // TokenUser is the Basic-authentication user name whose password is a token.
 const TokenUser = "token"

@@ -91,6 +91,7 @@ var testRules = []Rule{
 	{Pattern: "git.corp.example", Allow: []string{Authenticated}},
 	{Pattern: "git.corp.example/team", Allow: []string{"alice", "token:ci"}},
 	{Pattern: MetricsPattern, Allow: []string{"token:prom"}},
+	{Pattern: CatalogPattern, Allow: []string{"alice"}},
 }
 
 func newFixture(t testing.TB, rules []Rule, mod func(*settings)) *fixture {
@@ -203,7 +204,7 @@ func TestHandler(t *testing.T) {
 	f := newFixture(t, testRules, nil)
 	be := &backend{exists: map[string]bool{
 		teamInfo: true, corpInfo: true, publicInfo: true, teamLookup: true, tile: true,
-		"/metrics": true, "/healthz": true, "/git.corp.example/team/app/@v/list": true,
+		"/metrics": true, "/healthz": true, "/catalog": true, "/index": true, "/git.corp.example/team/app/@v/list": true,
 		"/git.corp.example/team/!upper/@v/list": true,
 	}}
 	h := f.a.Handler(be)
@@ -248,6 +249,13 @@ func TestHandler(t *testing.T) {
 		{"metrics, prom token", "/metrics", bearer(f.tokenProm), true, "token:prom"},
 		{"metrics under cached-only, anonymous", "/cached-only/metrics", nil, false, ""},
 		{"healthz, anonymous", "/healthz", nil, true, ""},
+		// The catalog and index name private modules: the "*" rule that
+		// opens public modules does not open them.
+		{"catalog, anonymous", "/catalog", nil, false, ""},
+		{"index, anonymous", "/index", nil, false, ""},
+		{"index, bob", "/index", basic("bob", f.bobPassword), false, ""},
+		{"catalog, alice", "/catalog", basic("alice", f.alicePassword), true, "alice"},
+		{"index under cached-only, anonymous", "/cached-only/index", nil, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,7 +65,7 @@ func compileRule(r Rule) (rule, error) {
 // checkPattern checks a rule's pattern: "@metrics", or one GOPRIVATE-style
 // glob of path elements.
 func checkPattern(p string) error {
-	if p == MetricsPattern {
+	if p == MetricsPattern || p == CatalogPattern {
 		return nil
 	}
 	if p == "" {
@@ -146,6 +146,7 @@ const (
 	kindOpen    kind = iota // health checks: always open
 	kindModule              // a module: decided by the module rules
 	kindMetrics             // /metrics: decided by the "@metrics" rule
+	kindCatalog             // /catalog and /index: decided by the "@catalog" rule
 	kindNone                // no module: decided by the "*" rule
 )
 
@@ -163,6 +164,9 @@ func classify(p string) (kind, string) {
 		return kindOpen, ""
 	case "/metrics":
 		return kindMetrics, ""
+	case "/catalog", "/index":
+		// They name every stored module, private ones too.
+		return kindCatalog, ""
 	}
 	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
 		_, rest, _ = strings.Cut(rest, "/") // the database name
@@ -191,9 +195,11 @@ func (a *Auth) match(k kind, mod string) *rule {
 		var ok bool
 		switch k {
 		case kindModule:
-			ok = r.pattern != MetricsPattern && module.MatchPrefixPatterns(r.pattern, mod)
+			ok = r.pattern != MetricsPattern && r.pattern != CatalogPattern && module.MatchPrefixPatterns(r.pattern, mod)
 		case kindMetrics:
 			ok = r.pattern == MetricsPattern
+		case kindCatalog:
+			ok = r.pattern == CatalogPattern
 		case kindNone:
 			ok = r.pattern == "*"
 		}

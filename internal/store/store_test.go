@@ -87,29 +87,6 @@ func listKeys(t *testing.T, st *store.Store, prefix string) []string {
 	return keys
 }
 
-// treeFiles returns every regular file under dir, as slash-separated
-// paths relative to dir, mapped to their contents.
-func treeFiles(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := make(map[string]string)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 func testCreateRefusesToOverwrite(t *testing.T, st *store.Store, dir string) {
 	const key = "example.com/m/@v/v1.0.0.mod"
 	old := []byte("module example.com/m\n")
@@ -127,7 +104,7 @@ func testCreateRefusesToOverwrite(t *testing.T, st *store.Store, dir string) {
 		t.Errorf("List after a refused Create = %q, want only %q", keys, key)
 	}
 	if dir != "" {
-		if files := treeFiles(t, dir); len(files) != 1 {
+		if files := proxytest.TreeFiles(t, dir); len(files) != 1 {
 			t.Errorf("file store holds %d files after a refused Create, want 1: %v", len(files), keysOf(files))
 		}
 	}
@@ -228,7 +205,7 @@ func testFailedWriteLeavesNothing(t *testing.T, st *store.Store, dir string) {
 		t.Errorf("after failed writes, List(%q) = %q, want nothing", prefix, keys)
 	}
 	if dir != "" {
-		if files := treeFiles(t, dir); len(files) != 0 {
+		if files := proxytest.TreeFiles(t, dir); len(files) != 0 {
 			t.Errorf("after failed writes, the file store holds %v, want no file", keysOf(files))
 		}
 	}
@@ -393,7 +370,7 @@ func TestFileStoreIsPlainTree(t *testing.T) {
 	if err := st.Put(ctx, "example.com/old/@v/v2.0.0+incompatible.info", strings.NewReader(want["example.com/old/@v/v2.0.0+incompatible.info"])); err != nil {
 		t.Fatal(err)
 	}
-	got := treeFiles(t, dir)
+	got := proxytest.TreeFiles(t, dir)
 	for name, data := range got {
 		if w, ok := want[name]; !ok {
 			t.Errorf("file store holds an extra file %q (%d bytes)", name, len(data))

@@ -115,30 +115,6 @@ func infoVersion(t *testing.T, body []byte) string {
 	return info.Version
 }
 
-// treeFiles returns every file under dir (a file store, a temporary
-// directory), as slash-separated relative paths mapped to their contents.
-// It sees what the store's List would not: temporary and side files.
-func treeFiles(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := make(map[string]string)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // sameTree reports how after differs from before.
 func sameTree(t *testing.T, before, after map[string]string) {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/proxytest"
 	"github.com/modvault/modvault/internal/vault"
 )
 
@@ -124,7 +125,7 @@ func TestShutdownTimeoutCancelsFills(t *testing.T) {
 	tmp := t.TempDir()
 	v := newVault(t, up.URL, st, vault.Options{TempDir: tmp})
 	mustOpen(t, v, modM, "v1.0.0", protocol.Info)
-	before := treeFiles(t, dir)
+	before := proxytest.TreeFiles(t, dir)
 
 	opened := openAsync(v, modM, "v1.0.0", protocol.Zip)
 	waitFor(t, g.started, "the zip download to start")
@@ -136,8 +137,8 @@ func TestShutdownTimeoutCancelsFills(t *testing.T) {
 	if r := waitFor(t, opened, "Open"); r.err == nil {
 		t.Errorf("Open whose fill was cancelled returned %d bytes", len(r.body))
 	}
-	sameTree(t, before, treeFiles(t, dir))
-	if files := treeFiles(t, tmp); len(files) != 0 {
+	sameTree(t, before, proxytest.TreeFiles(t, dir))
+	if files := proxytest.TreeFiles(t, tmp); len(files) != 0 {
 		t.Errorf("the vault's temporary directory still holds %q", sortedKeys(files))
 	}
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/proxytest"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
 )
@@ -49,7 +50,7 @@ func TestInvalidInfoOrModIsNotStored(t *testing.T) {
 					t.Errorf("Open %s = %v, want an error wrapping vault.ErrInvalid", kind, err)
 				}
 			}
-			if files := treeFiles(t, dir); len(files) != 0 {
+			if files := proxytest.TreeFiles(t, dir); len(files) != 0 {
 				t.Errorf("store holds %q after refusing the upstream's answer", sortedKeys(files))
 			}
 		})
@@ -133,7 +134,7 @@ func TestInvalidZipIsNotStored(t *testing.T) {
 			c.opts.TempDir = tmp
 			v := newVault(t, up.URL, st, c.opts)
 			mustOpen(t, v, modM, ver, protocol.Info)
-			before := treeFiles(t, dir)
+			before := proxytest.TreeFiles(t, dir)
 
 			b, _, err := openBytes(v, modM, ver, protocol.Zip)
 			switch {
@@ -145,8 +146,8 @@ func TestInvalidZipIsNotStored(t *testing.T) {
 				t.Errorf("Open .zip = %v, want a download error", err)
 			}
 			t.Logf("Open .zip: %v", err)
-			sameTree(t, before, treeFiles(t, dir))
-			if tmpFiles := treeFiles(t, tmp); len(tmpFiles) != 0 {
+			sameTree(t, before, proxytest.TreeFiles(t, dir))
+			if tmpFiles := proxytest.TreeFiles(t, tmp); len(tmpFiles) != 0 {
 				t.Errorf("the vault's temporary directory still holds %q", sortedKeys(tmpFiles))
 			}
 
@@ -318,7 +319,7 @@ func TestFailedFillLeavesReadersWithErrors(t *testing.T) {
 	st, dir := fileStore(t)
 	v := newVault(t, up.URL, st, vault.Options{})
 	mustOpen(t, v, modM, ver, protocol.Info)
-	before := treeFiles(t, dir)
+	before := proxytest.TreeFiles(t, dir)
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Go(func() {
@@ -332,7 +333,7 @@ func TestFailedFillLeavesReadersWithErrors(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	sameTree(t, before, treeFiles(t, dir))
+	sameTree(t, before, proxytest.TreeFiles(t, dir))
 }
 
 // TestUpstreamErrorsPassThrough checks how upstream failures reach the
@@ -356,7 +357,7 @@ func TestUpstreamErrorsPassThrough(t *testing.T) {
 			if errors.Is(err, fs.ErrNotExist) != notFound {
 				t.Errorf("Open = %v: errors.Is(err, fs.ErrNotExist) = %v, want %v", err, !notFound, notFound)
 			}
-			if files := treeFiles(t, dir); len(files) != 0 {
+			if files := proxytest.TreeFiles(t, dir); len(files) != 0 {
 				t.Errorf("store holds %q", sortedKeys(files))
 			}
 		})

@@ -146,7 +146,7 @@ type Vault struct {
 	stop  context.CancelFunc
 
 	mu        sync.Mutex
-	committed map[string]struct{}   // version keys known to have a stored .info
+	committed map[string]struct{}   // keys of .info and .zip objects known to be stored (they never change)
 	answers   map[string]cachedList // upstream list and latest answers
 	flights   map[string]*flight    // work in progress, by key
 	inflight  int                   // fills running
@@ -247,13 +247,7 @@ func (v *Vault) fillDone() {
 // Open returns the stored .info, .mod or .zip of a canonical version,
 // filling it from the upstream first if needed. The caller closes the object.
 func (v *Vault) Open(ctx context.Context, mod, version string, kind protocol.Kind) (store.Object, Source, error) {
-	if err := module.Check(mod, version); err != nil {
-		return store.Object{}, "", notFound(err.Error())
-	}
-	if module.CanonicalVersion(version) != version {
-		return store.Object{}, "", notFound(fmt.Sprintf("%s@%s: not a canonical version", mod, version))
-	}
-	key, err := protocol.Key(mod, version, kind)
+	key, err := versionKey(mod, version, kind)
 	if err != nil {
 		return store.Object{}, "", err
 	}
@@ -266,7 +260,7 @@ func (v *Vault) Open(ctx context.Context, mod, version string, kind protocol.Kin
 		if !errors.Is(err, fs.ErrNotExist) {
 			return store.Object{}, "", err
 		}
-		if err := v.fill(ctx, "zip "+key, func(ctx context.Context) error { return v.fillZip(ctx, mod, version) }); err != nil {
+		if err := v.ensureZip(ctx, mod, version, key); err != nil {
 			return store.Object{}, "", err
 		}
 		src = Miss
@@ -291,13 +285,7 @@ func (v *Vault) Open(ctx context.Context, mod, version string, kind protocol.Kin
 // expiry, made by sign (a store's signed URL). It returns sign's error, such
 // as one matching errors.ErrUnsupported for a store that cannot sign.
 func (v *Vault) ZipURL(ctx context.Context, mod, version string, expiry time.Duration, sign func(ctx context.Context, key string, expiry time.Duration) (string, error)) (string, Source, error) {
-	if err := module.Check(mod, version); err != nil {
-		return "", "", notFound(err.Error())
-	}
-	if module.CanonicalVersion(version) != version {
-		return "", "", notFound(fmt.Sprintf("%s@%s: not a canonical version", mod, version))
-	}
-	key, err := protocol.Key(mod, version, protocol.Zip)
+	key, err := versionKey(mod, version, protocol.Zip)
 	if err != nil {
 		return "", "", err
 	}
@@ -313,7 +301,7 @@ func (v *Vault) ZipURL(ctx context.Context, mod, version string, expiry time.Dur
 		}
 	}
 	if !ok {
-		if err := v.fill(ctx, "zip "+key, func(ctx context.Context) error { return v.fillZip(ctx, mod, version) }); err != nil {
+		if err := v.ensureZip(ctx, mod, version, key); err != nil {
 			return "", "", err
 		}
 		src = Miss
@@ -321,6 +309,24 @@ func (v *Vault) ZipURL(ctx context.Context, mod, version string, expiry time.Dur
 	v.markCommitted(key)
 	u, err := sign(ctx, key, expiry)
 	return u, src, err
+}
+
+// versionKey checks that version is a canonical version of mod (anything
+// else is "not found") and returns the key of its file of kind.
+func versionKey(mod, version string, kind protocol.Kind) (string, error) {
+	if err := module.Check(mod, version); err != nil {
+		return "", notFound(err.Error())
+	}
+	if module.CanonicalVersion(version) != version {
+		return "", notFound(fmt.Sprintf("%s@%s: not a canonical version", mod, version))
+	}
+	return protocol.Key(mod, version, kind)
+}
+
+// ensureZip fills the zip of a version, stored at key, once for all
+// concurrent callers.
+func (v *Vault) ensureZip(ctx context.Context, mod, version, key string) error {
+	return v.fill(ctx, "zip "+key, func(ctx context.Context) error { return v.fillZip(ctx, mod, version) })
 }
 
 // ensureInfo makes sure the .info (and so the .mod) of a version is stored,
@@ -359,13 +365,13 @@ func (v *Vault) ensureInfo(ctx context.Context, mod, version string) (filled boo
 	return !ok, nil
 }
 
-func (v *Vault) markCommitted(infoKey string) {
+func (v *Vault) markCommitted(key string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.committed) >= maxMemo {
 		clear(v.committed)
 	}
-	v.committed[infoKey] = struct{}{}
+	v.committed[key] = struct{}{}
 }
 
 // fill runs fn once for all concurrent callers with the same key and logs

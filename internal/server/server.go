@@ -168,20 +168,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.endpoint == EndpointHealth || rec.endpoint == EndpointReady || rec.endpoint == EndpointMetrics:
 		level = slog.LevelDebug // probes and scrapes, every few seconds
 	}
-	attrs := []slog.Attr{
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", rec.status),
-		slog.Int64("bytes", rec.bytes),
-		slog.Duration("duration", d),
-		slog.String("cache", string(rec.source)),
-	}
+	user := ""
 	if s.opts.User != nil {
-		if u := s.opts.User(r.Context()); u != "" {
-			attrs = append(attrs, slog.String("user", u))
-		}
+		user = s.opts.User(r.Context())
 	}
-	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	method, path, status := slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status)
+	size, dur, cache := slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("cache", string(rec.source))
+	if user == "" {
+		s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache)
+		return
+	}
+	s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache, slog.String("user", user))
 }
 
 func (s *Server) route(w *recorder, r *http.Request) {

@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-func TestLocalMutualExclusion(t *testing.T) {
-	var l Local
-	ctx := context.Background()
-	const workers, rounds = 8, 50
+// takeTurns has each locker take key rounds times, holding it for hold, and
+// checks that no two ever held it at once and that every turn happened.
+func takeTurns(t *testing.T, ctx context.Context, lockers []Locker, key string, rounds int, hold time.Duration) {
+	t.Helper()
 	var inside, maxInside, turns atomic.Int32
 	var wg sync.WaitGroup
-	for range workers {
+	for _, l := range lockers {
 		wg.Go(func() {
 			for range rounds {
-				release, held, err := l.Acquire(ctx, "k")
+				release, held, err := l.Acquire(ctx, key)
 				if err != nil || !held {
 					t.Errorf("Acquire = held %v, err %v; want held", held, err)
 					return
@@ -30,7 +30,7 @@ func TestLocalMutualExclusion(t *testing.T) {
 						break
 					}
 				}
-				time.Sleep(50 * time.Microsecond)
+				time.Sleep(hold)
 				inside.Add(-1)
 				turns.Add(1)
 				release()
@@ -41,9 +41,18 @@ func TestLocalMutualExclusion(t *testing.T) {
 	if got := maxInside.Load(); got != 1 {
 		t.Errorf("at most %d holders at once, want exactly 1", got)
 	}
-	if got := turns.Load(); got != workers*rounds {
-		t.Errorf("%d turns, want %d", got, workers*rounds)
+	if got, want := int(turns.Load()), len(lockers)*rounds; got != want {
+		t.Errorf("%d turns completed, want %d", got, want)
 	}
+}
+
+func TestLocalMutualExclusion(t *testing.T) {
+	var l Local
+	lockers := make([]Locker, 8)
+	for i := range lockers {
+		lockers[i] = &l
+	}
+	takeTurns(t, context.Background(), lockers, "k", 50, 50*time.Microsecond)
 	if n := l.size(); n != 0 {
 		t.Errorf("%d keys left in the map, want 0", n)
 	}

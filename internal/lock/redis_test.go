@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,38 +145,11 @@ func TestRedisMutualExclusion(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var inside, maxInside, turns atomic.Int32
-	var wg sync.WaitGroup
-	for _, l := range lockers {
-		wg.Go(func() {
-			for range rounds {
-				release, held, err := l.Acquire(ctx, "example.com/m@v1.0.0")
-				if err != nil || !held {
-					t.Errorf("Acquire = held %v, err %v; want held", held, err)
-					return
-				}
-				n := inside.Add(1)
-				for {
-					m := maxInside.Load()
-					if n <= m || maxInside.CompareAndSwap(m, n) {
-						break
-					}
-				}
-				time.Sleep(20 * time.Millisecond)
-				inside.Add(-1)
-				turns.Add(1)
-				release()
-			}
-		})
+	ls := make([]Locker, len(lockers))
+	for i, l := range lockers {
+		ls[i] = l
 	}
-	wg.Wait()
-
-	if got := maxInside.Load(); got != 1 {
-		t.Errorf("at most %d holders at once, want exactly 1", got)
-	}
-	if got := turns.Load(); got != replicas*rounds {
-		t.Errorf("%d turns completed, want %d", got, replicas*rounds)
-	}
+	takeTurns(t, ctx, ls, "example.com/m@v1.0.0", rounds, 20*time.Millisecond)
 	var sum Stats
 	for _, l := range lockers {
 		s := l.Stats()

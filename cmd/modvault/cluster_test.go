@@ -146,6 +146,19 @@ func runClients(t *testing.T, clients int, rs []*replica, up *proxytest.Upstream
 	return results
 }
 
+// checkResults reports every wrong answer and every failure a client saw.
+func checkResults(t *testing.T, results []clientResult) {
+	t.Helper()
+	for c, r := range results {
+		for _, w := range r.wrong {
+			t.Errorf("client %d: %s differs from the upstream's bytes", c, w)
+		}
+		for _, f := range r.failures {
+			t.Errorf("client %d: %s", c, f)
+		}
+	}
+}
+
 // fetchAny GETs path from the replicas, starting at rs[start%len(rs)] and
 // moving on when a replica does not answer (connection refused or reset).
 // failovers counts the requests that a replica did not answer.
@@ -215,14 +228,7 @@ func TestClusterOfThreeReplicas(t *testing.T) {
 		if failovers.Load() != 0 {
 			t.Errorf("%d requests got no answer from a live replica", failovers.Load())
 		}
-		for c, r := range results {
-			for _, w := range r.wrong {
-				t.Errorf("client %d: %s differs from the upstream's bytes", c, w)
-			}
-			for _, f := range r.failures {
-				t.Errorf("client %d: %s", c, f)
-			}
-		}
+		checkResults(t, results)
 		for _, m := range first {
 			for _, kind := range []protocol.Kind{protocol.Info, protocol.Mod, protocol.Zip} {
 				path := "/" + protocol.Request{Kind: kind, Module: m.Path, Version: m.Version}.Path()
@@ -256,14 +262,7 @@ func TestClusterOfThreeReplicas(t *testing.T) {
 		default:
 			t.Fatal("the replica was never killed")
 		}
-		for c, r := range results {
-			for _, w := range r.wrong {
-				t.Errorf("client %d: %s differs from the upstream's bytes", c, w)
-			}
-			for _, f := range r.failures {
-				t.Errorf("client %d: %s", c, f)
-			}
-		}
+		checkResults(t, results)
 		twice := 0
 		for _, m := range second {
 			for _, kind := range []protocol.Kind{protocol.Info, protocol.Mod, protocol.Zip} {
@@ -298,14 +297,7 @@ func TestClusterOfThreeReplicas(t *testing.T) {
 		unlocked := startCluster(t, 3, up, storage, minio.Env())
 		var failovers atomic.Int64
 		results := runClients(t, clients, unlocked, up, third, nil, &failovers)
-		for c, r := range results {
-			for _, w := range r.wrong {
-				t.Errorf("client %d: %s differs from the upstream's bytes", c, w)
-			}
-			for _, f := range r.failures {
-				t.Errorf("client %d: %s", c, f)
-			}
-		}
+		checkResults(t, results)
 		most := 0
 		for _, m := range third {
 			n := up.Requests("/" + protocol.Request{Kind: protocol.Zip, Module: m.Path, Version: m.Version}.Path())

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+
+	"github.com/modvault/modvault/internal/fault"
 )
 
 // Kind is the kind of a module proxy request.
@@ -193,4 +195,45 @@ func VersionsPrefix(mod string) (string, error) {
 		return "", err
 	}
 	return escMod + "/@v/", nil
+}
+
+// File names one file (.info, .mod or .zip) of a canonical module version,
+// with its storage key derived once. It is what a parsed request hands to
+// the vault and the vault to the store: nothing below the server re-derives
+// keys from module and version strings.
+type File struct {
+	module.Version
+	Kind Kind   // Info, Mod or Zip
+	Key  string // "$escapedModule/@v/$escapedVersion$ext": the storage key and proxy path
+}
+
+// NewFile returns the file of kind of mv. mv must be a canonical version of
+// its module under the go command's rules ([CheckVersion]); any other
+// version names no file, and the error wraps [fault.ErrNotFound].
+func NewFile(mv module.Version, kind Kind) (File, error) {
+	if kind.Ext() == "" {
+		return File{}, fmt.Errorf("protocol: %v is not a file kind", kind)
+	}
+	if err := CheckVersion(mv.Path, mv.Version); err != nil {
+		return File{}, fmt.Errorf("%w: %v", fault.ErrNotFound, err)
+	}
+	if module.CanonicalVersion(mv.Version) != mv.Version {
+		return File{}, fmt.Errorf("%w: %s: not a canonical version", fault.ErrNotFound, mv)
+	}
+	key, err := Key(mv.Path, mv.Version, kind)
+	if err != nil {
+		return File{}, fmt.Errorf("%w: %v", fault.ErrNotFound, err)
+	}
+	return File{Version: mv, Kind: kind, Key: key}, nil
+}
+
+// As returns the file of another kind of the same version.
+func (f File) As(kind Kind) File {
+	return File{Version: f.Version, Kind: kind, Key: strings.TrimSuffix(f.Key, f.Kind.Ext()) + kind.Ext()}
+}
+
+// File returns the file a request for a canonical version names. It fails
+// as [NewFile] does for a List, Latest or query request.
+func (r Request) File() (File, error) {
+	return NewFile(module.Version{Path: r.Module, Version: r.Version}, r.Kind)
 }

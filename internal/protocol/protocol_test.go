@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -349,4 +350,27 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNewFile(t *testing.T) {
+	f, err := NewFile(module.Version{Path: "github.com/Azure/sdk", Version: "v1.2.3"}, Zip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Key != "github.com/!azure/sdk/@v/v1.2.3.zip" {
+		t.Errorf("Key = %q", f.Key)
+	}
+	if m := f.As(Mod); m.Key != "github.com/!azure/sdk/@v/v1.2.3.mod" || m.Kind != Mod || m.Version != f.Version {
+		t.Errorf("As(Mod) = %+v", m)
+	}
+	for _, mv := range []module.Version{
+		{Path: "example.com/m", Version: "v1.2"},                   // a query, not canonical
+		{Path: "example.com/m", Version: "v1.0.0+incompatible"},    // +incompatible below v2
+		{Path: "example.com/m/v2", Version: "v1.0.0"},              // major version mismatch
+		{Path: "example.com/m/v2", Version: "v2.0.0+incompatible"}, // +incompatible with a /vN path
+	} {
+		if _, err := NewFile(mv, Info); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("NewFile(%v) = %v, want an error matching fs.ErrNotExist", mv, err)
+		}
+	}
 }

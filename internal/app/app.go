@@ -26,7 +26,7 @@ import (
 	"github.com/modvault/modvault/internal/direct"
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/metrics"
-	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/tlsfiles"
@@ -213,7 +213,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 	v := vault.New(st, up, opts)
 	m.WatchFills(v.InFlight)
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log, StoreFailed: m.StoreFailed})
-	var sumdb http.Handler
+	var sumdb server.SumDB
 	if len(cfg.SumDB) > 0 {
 		p := checksumdb.New(cfg.SumDB, up, st, log, verifiers...)
 		p.NoLookup = cfg.GONOSUMDB
@@ -240,8 +240,12 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		h = guard.Handler(h)
 	}
 	if tracer != nil {
-		h = tracer.Handler(h, routeName)
+		h = tracer.Handler(h, func(r *http.Request) string { return route.Of(r).Endpoint.String() })
 		a.tracer = tracer
+	}
+	if guard != nil || tracer != nil {
+		// More than the server reads the route: parse it once for all.
+		h = route.Handler(h)
 	}
 	a.Handler = h
 	return a, nil
@@ -356,25 +360,6 @@ func (a *App) Close() error {
 		errs = append(errs, a.lock.Close())
 	}
 	return errors.Join(append(errs, a.store.Close())...)
-}
-
-// routeName names a request for traces by its kind, never its module path.
-func routeName(r *http.Request) string {
-	p := strings.TrimPrefix(r.URL.Path, "/cached-only")
-	switch {
-	case strings.HasPrefix(p, "/sumdb/"):
-		return "sumdb"
-	case p == "/healthz" || p == "/readyz" || p == "/metrics" || p == "/catalog" || p == "/index":
-		return strings.TrimPrefix(p, "/")
-	}
-	req, err := protocol.Parse(p)
-	if err != nil {
-		return "other"
-	}
-	if req.Kind == protocol.Info && !req.Canonical() {
-		return "query"
-	}
-	return req.Kind.String()
 }
 
 // closeAll releases what New opened before it failed.

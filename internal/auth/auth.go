@@ -107,6 +107,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modvault/modvault/internal/route"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -286,8 +287,9 @@ const NotFound = "not found\n"
 // header, with [Principal] set in its context.
 func (a *Auth) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, mod := classify(r.URL.Path)
-		if kind == kindOpen {
+		rt := route.Of(r)
+		kind, mod := rt.Access(), rt.Module()
+		if kind == route.Open {
 			next.ServeHTTP(w, withoutAuthorization(r, ""))
 			return
 		}

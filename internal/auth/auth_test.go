@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modvault/modvault/internal/route"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -358,28 +359,28 @@ func TestMatch(t *testing.T) {
 		{Pattern: "git.corp.example/team/app", Allow: []string{"token:ci"}},
 	}, nil)
 	tests := []struct {
-		kind kind
+		kind route.Access
 		mod  string
 		want string // pattern of the deciding rule
 	}{
-		{kindModule, "example.com/x", "*"},
-		{kindModule, "github.com/Azure/x", "*"},
-		{kindModule, "svn.corp.example/x", "*.corp.example"},
-		{kindModule, "git.corp.example", "*.corp.example"},
-		{kindModule, "git.corp.example/lib", "git.corp.example/*"},
-		{kindModule, "git.corp.example/lib/v2", "git.corp.example/*"},
+		{route.ModuleAccess, "example.com/x", "*"},
+		{route.ModuleAccess, "github.com/Azure/x", "*"},
+		{route.ModuleAccess, "svn.corp.example/x", "*.corp.example"},
+		{route.ModuleAccess, "git.corp.example", "*.corp.example"},
+		{route.ModuleAccess, "git.corp.example/lib", "git.corp.example/*"},
+		{route.ModuleAccess, "git.corp.example/lib/v2", "git.corp.example/*"},
 		// As many elements: the most literal characters win.
-		{kindModule, "git.corp.example/team", "git.corp.example/*"},
-		{kindModule, "other.example/team/x", "*/team"},
-		{kindModule, "git.corp.example/team/app", "git.corp.example/team/app"},
-		{kindModule, "git.corp.example/team/app/sub", "git.corp.example/team/app"},
-		{kindModule, "git.corp.example/team/application", "git.corp.example/*"},
-		{kindNone, "", "*"},
-		{kindMetrics, "", ""},
+		{route.ModuleAccess, "git.corp.example/team", "git.corp.example/*"},
+		{route.ModuleAccess, "other.example/team/x", "*/team"},
+		{route.ModuleAccess, "git.corp.example/team/app", "git.corp.example/team/app"},
+		{route.ModuleAccess, "git.corp.example/team/app/sub", "git.corp.example/team/app"},
+		{route.ModuleAccess, "git.corp.example/team/application", "git.corp.example/*"},
+		{route.Restricted, "", "*"},
+		{route.MetricsAccess, "", ""},
 	}
 	// Exact ties: the first listed wins.
 	g := newFixture(t, []Rule{{Pattern: "a.example/?x", Allow: []string{"alice"}}, {Pattern: "a.example/x?", Allow: []string{"bob"}}}, nil)
-	if r := g.a.match(kindModule, "a.example/xx"); r == nil || r.pattern != "a.example/?x" {
+	if r := g.a.match(route.ModuleAccess, "a.example/xx"); r == nil || r.pattern != "a.example/?x" {
 		t.Errorf("tie: got %+v, want the first rule", r)
 	}
 	for glob, want := range map[string]int{"*": 0, "git.corp.example": 16, "*.corp.example/t?am": 17, "a[bc]d": 2, `a\*b`: 3, "[]": 0} {
@@ -401,34 +402,35 @@ func TestMatch(t *testing.T) {
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		path string
-		kind kind
+		kind route.Access
 		mod  string
 	}{
-		{"/example.com/a/@v/v1.0.0.info", kindModule, "example.com/a"},
-		{"/example.com/a/@v/v1.0.0.zip", kindModule, "example.com/a"},
-		{"/example.com/a/@v/list", kindModule, "example.com/a"},
-		{"/example.com/a/@latest", kindModule, "example.com/a"},
-		{"/example.com/a/@v/main.info", kindModule, "example.com/a"},
-		{"/github.com/!azure/sdk/@v/v1.0.0-!r!c1.mod", kindModule, "github.com/Azure/sdk"},
-		{"/cached-only/example.com/a/@v/list", kindModule, "example.com/a"},
-		{"/sumdb/sum.example/lookup/github.com/!azure/sdk@v1.0.0", kindModule, "github.com/Azure/sdk"},
-		{"/cached-only/sumdb/sum.example/lookup/example.com/a@v1.0.0", kindModule, "example.com/a"},
-		{"/sumdb/sum.example/lookup/github.com/Azure/sdk@v1.0.0", kindNone, ""}, // not case-encoded: malformed
-		{"/sumdb/sum.example/tile/8/0/000", kindNone, ""},
-		{"/sumdb/sum.example/latest", kindNone, ""},
-		{"/sumdb/sum.example/supported", kindNone, ""},
-		{"/metrics", kindMetrics, ""},
-		{"/cached-only/metrics", kindMetrics, ""},
-		{"/healthz", kindOpen, ""},
-		{"/readyz", kindOpen, ""},
-		{"/cached-only/healthz", kindOpen, ""},
-		{"/", kindNone, ""},
-		{"/favicon.ico", kindNone, ""},
-		{"/example.com/Bad/@v/list", kindNone, ""},
-		{"/example.com/../x/@v/list", kindNone, ""},
+		{"/example.com/a/@v/v1.0.0.info", route.ModuleAccess, "example.com/a"},
+		{"/example.com/a/@v/v1.0.0.zip", route.ModuleAccess, "example.com/a"},
+		{"/example.com/a/@v/list", route.ModuleAccess, "example.com/a"},
+		{"/example.com/a/@latest", route.ModuleAccess, "example.com/a"},
+		{"/example.com/a/@v/main.info", route.ModuleAccess, "example.com/a"},
+		{"/github.com/!azure/sdk/@v/v1.0.0-!r!c1.mod", route.ModuleAccess, "github.com/Azure/sdk"},
+		{"/cached-only/example.com/a/@v/list", route.ModuleAccess, "example.com/a"},
+		{"/sumdb/sum.example/lookup/github.com/!azure/sdk@v1.0.0", route.ModuleAccess, "github.com/Azure/sdk"},
+		{"/cached-only/sumdb/sum.example/lookup/example.com/a@v1.0.0", route.ModuleAccess, "example.com/a"},
+		{"/sumdb/sum.example/lookup/github.com/Azure/sdk@v1.0.0", route.Restricted, ""}, // not case-encoded: malformed
+		{"/sumdb/sum.example/tile/8/0/000", route.Restricted, ""},
+		{"/sumdb/sum.example/latest", route.Restricted, ""},
+		{"/sumdb/sum.example/supported", route.Restricted, ""},
+		{"/metrics", route.MetricsAccess, ""},
+		{"/cached-only/metrics", route.MetricsAccess, ""},
+		{"/healthz", route.Open, ""},
+		{"/readyz", route.Open, ""},
+		{"/cached-only/healthz", route.Open, ""},
+		{"/", route.Restricted, ""},
+		{"/favicon.ico", route.Restricted, ""},
+		{"/example.com/Bad/@v/list", route.Restricted, ""},
+		{"/example.com/../x/@v/list", route.Restricted, ""},
 	}
 	for _, tt := range tests {
-		k, mod := classify(tt.path)
+		rt := route.Parse(tt.path)
+		k, mod := rt.Access(), rt.Module()
 		if k != tt.kind || mod != tt.mod {
 			t.Errorf("classify(%q) = %v, %q; want %v, %q", tt.path, k, mod, tt.kind, tt.mod)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/mod/module"
 
-	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/route"
 )
 
 // rule is a compiled [Rule].
@@ -139,68 +139,23 @@ func (r *rule) allows(who principal) bool {
 	}
 }
 
-// kind is what a request path names, for access control.
-type kind int
-
-const (
-	kindOpen    kind = iota // health checks: always open
-	kindModule              // a module: decided by the module rules
-	kindMetrics             // /metrics: decided by the "@metrics" rule
-	kindCatalog             // /catalog and /index: decided by the "@catalog" rule
-	kindNone                // no module: decided by the "*" rule
-)
-
-// classify returns what the URL path p names, and the module path for
-// kindModule. It follows the server's routing: "/cached-only/" is cut once;
-// then come the health checks, /metrics, /sumdb/ and module proxy paths,
-// parsed by the server's own parser. (So "/cached-only/metrics" is
-// /metrics, whether or not the server serves it there.)
-func classify(p string) (kind, string) {
-	if rest, ok := strings.CutPrefix(p, "/cached-only/"); ok {
-		p = "/" + rest
-	}
-	switch p {
-	case "/healthz", "/readyz":
-		return kindOpen, ""
-	case "/metrics":
-		return kindMetrics, ""
-	case "/catalog", "/index":
-		// They name every stored module, private ones too.
-		return kindCatalog, ""
-	}
-	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
-		_, rest, _ = strings.Cut(rest, "/") // the database name
-		if lookup, ok := strings.CutPrefix(rest, "lookup/"); ok {
-			esc, _, _ := strings.Cut(lookup, "@")
-			if mod, err := module.UnescapePath(esc); err == nil {
-				return kindModule, mod
-			}
-		}
-		return kindNone, ""
-	}
-	if req, err := protocol.Parse(p); err == nil {
-		return kindModule, req.Module
-	}
-	return kindNone, ""
-}
-
 // match returns the rule that decides a request for what kind and mod
 // name, or nil if none does. Among the rules matching a module, the one
 // with the most path elements decides; between those with as many, the one
 // with the most literal characters; then the first listed.
-func (a *Auth) match(k kind, mod string) *rule {
+func (a *Auth) match(k route.Access, mod string) *rule {
 	var best *rule
 	for i := range a.rules {
 		r := &a.rules[i]
 		var ok bool
 		switch k {
-		case kindModule:
+		case route.ModuleAccess:
 			ok = r.pattern != MetricsPattern && r.pattern != CatalogPattern && module.MatchPrefixPatterns(r.pattern, mod)
-		case kindMetrics:
+		case route.MetricsAccess:
 			ok = r.pattern == MetricsPattern
-		case kindCatalog:
+		case route.CatalogAccess:
 			ok = r.pattern == CatalogPattern
-		case kindNone:
+		case route.Restricted:
 			ok = r.pattern == "*"
 		}
 		if ok && (best == nil || r.elems > best.elems || r.elems == best.elems && r.literal > best.literal) {

@@ -24,6 +24,9 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/modvault/modvault/internal/fault"
+	"github.com/modvault/modvault/internal/httperr"
+	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
 )
@@ -71,58 +74,57 @@ func New(names []string, up *upstream.Client, st *store.Store, log *slog.Logger,
 // Names returns the names of the databases served.
 func (p *Proxy) Names() []string { return p.names }
 
-// ServeHTTP serves /sumdb/$name/$rest.
+// ServeHTTP serves /sumdb/$name/$rest, the path classified by route.Parse.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The decoded path is checked and passed on, so an escaped "." or "/"
-	// ("%2e%2e", "..%2f") is seen for what it is.
-	rest, ok := strings.CutPrefix(r.URL.Path, "/sumdb/")
-	name, rest, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || !slices.Contains(p.names, name) {
-		http.Error(w, "not found: unknown checksum database", http.StatusNotFound)
-		return
+	p.Serve(w, r, route.Parse(r.URL.Path))
+}
+
+// Serve answers a request of a SumDB route: from the store, else through
+// the verifier or the upstream. A failure is answered by httperr.
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rt route.Route) {
+	if err := p.serve(w, r, rt); err != nil {
+		httperr.WriteError(w, err)
 	}
-	if !validRest(rest) {
-		http.Error(w, "bad request: malformed checksum database path", http.StatusBadRequest)
-		return
+}
+
+// serve answers a request, or returns the error to answer it with.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rt route.Route) error {
+	db := rt.DB
+	// The path was decoded before it was parsed, so an escaped "." or "/"
+	// ("%2e%2e", "..%2f") was seen for what it is.
+	if !slices.Contains(p.names, db.Name) {
+		return fmt.Errorf("%w: unknown checksum database", fault.ErrNotFound)
 	}
+	if rt.Err != nil {
+		return rt.Err
+	}
+	rest := db.Rest
 	if rest == "supported" {
 		// 200 makes the go command use this proxy for every checksum
 		// database request; the store answers what it holds.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
-		return
+		return nil
 	}
-	if lookup, ok := strings.CutPrefix(rest, "lookup/"); ok && p.NoLookup != "" {
-		escMod, _, _ := strings.Cut(lookup, "@")
-		if mod, err := module.UnescapePath(escMod); err != nil || module.MatchPrefixPatterns(p.NoLookup, mod) {
-			http.Error(w, "not found: private module paths are not looked up in a checksum database (GONOSUMDB/GOPRIVATE); set GONOSUMDB or GOPRIVATE for them in the go command", http.StatusNotFound)
-			return
-		}
-	}
-	var tile *tlog.Tile
-	if strings.HasPrefix(rest, "tile/") {
-		t, err := tlog.ParseTilePath(rest)
-		if err != nil {
-			http.Error(w, "bad request: malformed tile path", http.StatusBadRequest)
-			return
-		}
-		tile = &t
+	lookup := strings.HasPrefix(rest, "lookup/")
+	if lookup && p.NoLookup != "" && (db.Module == "" || module.MatchPrefixPatterns(p.NoLookup, db.Module)) {
+		return fmt.Errorf("%w: private module paths are not looked up in a checksum database (GONOSUMDB/GOPRIVATE); set GONOSUMDB or GOPRIVATE for them in the go command", fault.ErrNotFound)
 	}
 	ctx := r.Context()
-	key := "sumdb/" + name + "/" + rest
+	key := "sumdb/" + db.Name + "/" + rest
 	if rest != "latest" {
 		body, err := p.store.ReadAll(ctx, key)
 		if err == nil {
 			p.write(w, r, rest, body)
-			return
+			return nil
 		}
 		p.storeFailed(ctx, "read", err)
 	}
-	verifier := p.verifiers[name]
-	if verifier != nil && strings.HasPrefix(rest, "lookup/") {
+	verifier := p.verifiers[db.Name]
+	if verifier != nil && lookup {
 		if body, ok := verifier.lookup(ctx, strings.TrimPrefix(rest, "lookup/"), key); ok {
 			p.write(w, r, rest, body)
-			return
+			return nil
 		}
 	}
 	body, err := p.up.GetBytes(ctx, key, maxRemote)
@@ -137,7 +139,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		p.write(w, r, rest, body)
-		return
+		return nil
 	}
 	// The upstream failed: answer from the store where it can.
 	switch {
@@ -146,30 +148,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, serr := p.store.ReadAll(ctx, key)
 		if serr == nil && len(body) > 0 {
 			p.write(w, r, rest, body)
-			return
+			return nil
 		}
 		p.storeFailed(ctx, "read", serr)
-	case tile != nil && tile.W < 1<<tile.H:
-		if body := p.partialTile(ctx, name, *tile); body != nil {
+	case db.IsTile && db.Tile.W < 1<<db.Tile.H:
+		if body := p.partialTile(ctx, db.Name, db.Tile); body != nil {
 			p.write(w, r, rest, body)
-			return
+			return nil
 		}
 	}
 	var ue *upstream.Error
-	if errors.As(err, &ue) && (ue.Status == http.StatusNotFound || ue.Status == http.StatusGone || ue.Status == http.StatusBadRequest) {
-		http.Error(w, ue.Text, ue.Status)
-		return
-	}
 	if errors.As(err, &ue) && ue.URL == "" {
-		http.Error(w, "not found: not in the store, and no upstream to fetch it from", http.StatusNotFound)
-		return
+		return fmt.Errorf("%w: not in the store, and no upstream to fetch it from", fault.ErrNotFound)
 	}
-	p.log.Warn("checksum database upstream failed", "path", r.URL.Path, "err", err)
-	msg := "bad gateway: checksum database upstream unreachable"
-	if ue != nil {
-		msg = fmt.Sprintf("bad gateway: checksum database upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
+	if !fault.Of(err).Missing() {
+		p.log.Warn("checksum database upstream failed", "path", r.URL.Path, "err", err)
 	}
-	http.Error(w, msg, http.StatusBadGateway)
+	return fmt.Errorf("checksum database: %w", err)
 }
 
 // partialTile cuts a partial tile (its first W hashes) from a stored full
@@ -228,18 +223,4 @@ func (p *Proxy) write(w http.ResponseWriter, r *http.Request, rest string, body 
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
-}
-
-// validRest accepts the database endpoints (rest is a decoded path) and
-// rejects path traversal: empty, "." and ".." elements, backslashes and NULs.
-func validRest(rest string) bool {
-	if rest != "supported" && rest != "latest" && !strings.HasPrefix(rest, "lookup/") && !strings.HasPrefix(rest, "tile/") {
-		return false
-	}
-	for elem := range strings.SplitSeq(rest, "/") {
-		if elem == "" || elem == "." || elem == ".." || strings.ContainsAny(elem, "\\\x00") {
-			return false
-		}
-	}
-	return true
 }

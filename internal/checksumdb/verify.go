@@ -16,21 +16,22 @@ import (
 	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/modvault/modvault/internal/fault"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
 )
 
 // ErrMismatch is wrapped by [MismatchError].
-var ErrMismatch = errors.New("checksum mismatch")
+var ErrMismatch = fault.New(fault.Verification, "checksum mismatch")
 
 // ErrSecurity is returned by every check once the database was caught
 // misbehaving (a fork: two inconsistent signed trees). Fills of verified
 // modules stop until an operator acts.
-var ErrSecurity = errors.New("checksum database misbehavior detected")
+var ErrSecurity = fault.New(fault.Security, "checksum database misbehavior detected")
 
 // ErrUnverifiable is wrapped by errors of checks that could not be made:
 // the database could not be reached or has no record of the version.
-var ErrUnverifiable = errors.New("cannot verify against the checksum database")
+var ErrUnverifiable = fault.New(fault.Unverifiable, "cannot verify against the checksum database")
 
 // MismatchError says that a module file's hash differs from the one the
 // checksum database recorded for it.

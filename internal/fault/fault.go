@@ -47,6 +47,9 @@ const (
 	// Verification: the content's hash is not the one the checksum
 	// database recorded, or the database could not be asked.
 	Verification
+	// Unverifiable: the checksum database could not be asked, so the
+	// content could not be verified (and was not stored).
+	Unverifiable
 	// Security: the checksum database was caught misbehaving; modvault
 	// refuses to verify anything until an operator acts.
 	Security
@@ -89,6 +92,8 @@ func (k Kind) String() string {
 		return "too_large"
 	case Verification:
 		return "verification"
+	case Unverifiable:
+		return "unverifiable"
 	case Security:
 		return "security"
 	case Timeout:
@@ -141,21 +146,23 @@ type Kinder interface {
 	FaultKind() Kind
 }
 
-// Of returns the Kind of err: that of the outermost error in its chain that
-// implements [Kinder]; else NotFound for fs.ErrNotExist, Timeout for
-// context.DeadlineExceeded, Canceled for context.Canceled; else Internal.
-// Of(nil) is Internal; callers check for nil first.
+// Of returns the Kind of err. An error caused by an ended context is
+// Canceled or Timeout whatever else it says (the work was cut off; what the
+// upstream would have answered is unknown); else the Kind is that of the
+// outermost error in the chain that implements [Kinder]; else NotFound for
+// fs.ErrNotExist; else Internal. Of(nil) is Internal; callers check for
+// nil first.
 func Of(err error) Kind {
 	var k Kinder
 	switch {
+	case errors.Is(err, context.Canceled):
+		return Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout
 	case errors.As(err, &k):
 		return k.FaultKind()
 	case errors.Is(err, fs.ErrNotExist):
 		return NotFound
-	case errors.Is(err, context.DeadlineExceeded):
-		return Timeout
-	case errors.Is(err, context.Canceled):
-		return Canceled
 	}
 	return Internal
 }

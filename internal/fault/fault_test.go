@@ -34,8 +34,11 @@ func TestOf(t *testing.T) {
 		{fmt.Errorf("fill: %w", context.Canceled), fault.Canceled},
 		{fmt.Errorf("get: %w", statusError(403)), fault.Refused},
 		{fmt.Errorf("get: %w", statusError(404)), fault.NotFound},
-		// The outermost Kinder wins over a cause deeper in the chain.
-		{fmt.Errorf("%w: %w", fault.ErrVerification, context.DeadlineExceeded), fault.Verification},
+		// An ended context wins over every other kind in the chain.
+		{fmt.Errorf("%w: %w", fault.ErrUnavailable, context.Canceled), fault.Canceled},
+		{fmt.Errorf("%w: %w", fault.ErrVerification, context.DeadlineExceeded), fault.Timeout},
+		// Else the outermost Kinder wins over a cause deeper in the chain.
+		{fmt.Errorf("%w: %w", fault.ErrBadUpstream, statusError(404)), fault.BadUpstream},
 	} {
 		if got := fault.Of(tc.err); got != tc.want {
 			t.Errorf("Of(%v) = %v, want %v", tc.err, got, tc.want)

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/modvault/modvault/internal/checksumdb"
+	"github.com/modvault/modvault/internal/fault"
 	"github.com/modvault/modvault/internal/lock"
+	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
@@ -38,6 +39,8 @@ const (
 	outcomeInvalid       = "invalid"        // the upstream sent content that failed validation
 	outcomeUnverified    = "unverified"     // checksum-database verification failed
 	outcomeUpstreamError = "upstream_error" // the upstream failed or could not be reached
+	outcomeRefused       = "refused"        // the upstream refused it (403 and other 4xx but 404 and 410)
+	outcomeDenied        = "denied"         // modvault's policy refused it
 	outcomeTimeout       = "timeout"
 	outcomeCanceled      = "canceled" // nobody waited for it any longer, or shutdown
 	outcomeError         = "error"    // anything else: modvault's own failures
@@ -60,7 +63,7 @@ type Metrics struct {
 	commands       *prometheus.CounterVec
 	commandSeconds *prometheus.HistogramVec
 
-	endpoints []endpointMetrics // by server.Endpoint
+	endpoints []endpointMetrics // by route.Endpoint
 
 	mu           sync.Mutex
 	lastUpstream map[upstream.Target]lastRequest
@@ -186,7 +189,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, op := range []string{"open", "exists", "read", "write", "list"} {
 		m.storageErrors.WithLabelValues(op)
 	}
-	for _, e := range server.Endpoints() {
+	for _, e := range route.Endpoints() {
 		m.endpoints = append(m.endpoints, endpointMetrics{name: e.String()})
 	}
 	return m
@@ -195,7 +198,7 @@ func New(reg prometheus.Registerer) *Metrics {
 // ObserveRequest counts an answered request. It is server.Options.Observe.
 func (m *Metrics) ObserveRequest(r server.RequestInfo) {
 	if int(r.Endpoint) >= len(m.endpoints) {
-		r.Endpoint = server.EndpointOther
+		r.Endpoint = route.Other
 	}
 	e := &m.endpoints[r.Endpoint]
 	if minCode <= r.Status && r.Status < maxCode {
@@ -271,18 +274,7 @@ func (m *Metrics) ObserveUpstream(target upstream.Target, d time.Duration, err e
 // ObserveDirect counts a go command run for version control. It is
 // direct.Options.Observe.
 func (m *Metrics) ObserveDirect(command string, d time.Duration, err error) {
-	outcome := outcomeOK
-	switch {
-	case err == nil:
-	case errors.Is(err, context.DeadlineExceeded):
-		outcome = outcomeTimeout
-	case errors.Is(err, context.Canceled):
-		outcome = outcomeCanceled
-	case notFound(err):
-		outcome = outcomeNotFound
-	default:
-		outcome = outcomeError
-	}
+	outcome := directOutcome(err)
 	m.commands.WithLabelValues(command, outcome).Inc()
 	m.commandSeconds.WithLabelValues(command).Observe(d.Seconds())
 }
@@ -342,55 +334,57 @@ func (m *Metrics) UpstreamReport(now time.Time) string {
 	return b.String()
 }
 
-// upstreamOutcome classifies the error of an upstream request: ok,
-// not_found (the upstream answered that it does not have it), canceled (no
-// one waited for it any longer) or error.
-func upstreamOutcome(err error) string {
-	switch {
-	case err == nil:
-		return outcomeOK
-	case notFound(err):
-		return outcomeNotFound
-	case errors.Is(err, context.Canceled):
-		return outcomeCanceled
-	}
-	return outcomeError
+// outcomes maps each fault.Kind to the outcome label of a fill: the one
+// place where an error's meaning becomes a label. Upstream requests and
+// direct commands use a coarser projection of it.
+var outcomes = map[fault.Kind]string{
+	fault.Internal:     outcomeError,
+	fault.NotFound:     outcomeNotFound,
+	fault.Gone:         outcomeNotFound,
+	fault.Invalid:      outcomeInvalid,
+	fault.Refused:      outcomeRefused,
+	fault.Unavailable:  outcomeUpstreamError,
+	fault.BadUpstream:  outcomeInvalid,
+	fault.TooLarge:     outcomeInvalid,
+	fault.Verification: outcomeUnverified,
+	fault.Unverifiable: outcomeUnverified,
+	fault.Security:     outcomeUnverified,
+	fault.Timeout:      outcomeTimeout,
+	fault.Canceled:     outcomeCanceled,
+	fault.Policy:       outcomeDenied,
 }
 
 // fillOutcome classifies the error of a fill.
 func fillOutcome(err error) string {
-	var ue *upstream.Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return outcomeOK
-	case errors.Is(err, checksumdb.ErrMismatch), errors.Is(err, checksumdb.ErrSecurity), errors.Is(err, checksumdb.ErrUnverifiable):
-		return outcomeUnverified
-	case notFound(err):
-		return outcomeNotFound
-	case errors.Is(err, vault.ErrInvalid):
-		return outcomeInvalid
-	case errors.Is(err, context.DeadlineExceeded):
-		return outcomeTimeout
-	case errors.Is(err, context.Canceled):
-		return outcomeCanceled
-	case errors.As(err, &ue), errors.Is(err, upstream.ErrUnreachable), errors.Is(err, upstream.ErrBadResponse):
-		return outcomeUpstreamError
+	}
+	if o, ok := outcomes[fault.Of(err)]; ok {
+		return o
 	}
 	return outcomeError
 }
 
-// notFound reports whether err says that something is not available, with
-// the statuses that the server answers 404 for.
-func notFound(err error) bool {
-	var ue *upstream.Error
-	if errors.As(err, &ue) {
-		switch ue.Status {
-		case 0, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
-			return true
-		}
-		return false
+// upstreamOutcome classifies the error of an upstream request: ok,
+// not_found (the upstream answered that it does not have it), refused (it
+// answered with another 4xx), canceled (no one waited for it any longer)
+// or error.
+func upstreamOutcome(err error) string {
+	switch o := fillOutcome(err); o {
+	case outcomeOK, outcomeNotFound, outcomeRefused, outcomeCanceled:
+		return o
 	}
-	return errors.Is(err, fs.ErrNotExist)
+	return outcomeError
+}
+
+// directOutcome classifies the error of a go command run for version
+// control: ok, not_found, timeout, canceled or error.
+func directOutcome(err error) string {
+	switch o := fillOutcome(err); o {
+	case outcomeOK, outcomeNotFound, outcomeTimeout, outcomeCanceled:
+		return o
+	}
+	return outcomeError
 }
 
 // failure says briefly what went wrong with an upstream request, without

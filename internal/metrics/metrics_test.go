@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/modvault/modvault/internal/checksumdb"
+	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
@@ -21,7 +22,7 @@ import (
 // costs no allocation once its series exist.
 func TestObserveRequestDoesNotAllocate(t *testing.T) {
 	m := New(prometheus.NewRegistry())
-	r := server.RequestInfo{Endpoint: server.EndpointZip, Status: http.StatusOK, Source: vault.Hit, Bytes: 1234, Duration: time.Millisecond}
+	r := server.RequestInfo{Endpoint: route.Zip, Status: http.StatusOK, Source: vault.Hit, Bytes: 1234, Duration: time.Millisecond}
 	m.ObserveRequest(r) // makes the series
 	if n := testing.AllocsPerRun(100, func() { m.ObserveRequest(r) }); n != 0 {
 		t.Errorf("ObserveRequest allocates %v times per call", n)
@@ -42,16 +43,16 @@ func TestObserveRequestDoesNotAllocate(t *testing.T) {
 // bounded.
 func TestObserveRequestLabels(t *testing.T) {
 	m := New(prometheus.NewRegistry())
-	for _, e := range server.Endpoints() {
+	for _, e := range route.Endpoints() {
 		m.ObserveRequest(server.RequestInfo{Endpoint: e, Status: 200 + int(e), Source: vault.Miss})
 	}
-	m.ObserveRequest(server.RequestInfo{Endpoint: server.EndpointInfo, Status: 404, Source: vault.Hit})
-	m.ObserveRequest(server.RequestInfo{Endpoint: server.EndpointInfo, Status: 799})
-	m.ObserveRequest(server.RequestInfo{Endpoint: server.Endpoint(200), Status: 200, Source: "bogus"})
-	for _, e := range server.Endpoints() {
+	m.ObserveRequest(server.RequestInfo{Endpoint: route.Info, Status: 404, Source: vault.Hit})
+	m.ObserveRequest(server.RequestInfo{Endpoint: route.Info, Status: 799})
+	m.ObserveRequest(server.RequestInfo{Endpoint: route.Endpoint(200), Status: 200, Source: "bogus"})
+	for _, e := range route.Endpoints() {
 		code := fmt.Sprint(200 + int(e))
 		want := 1.0
-		if e == server.EndpointOther && code == "200" {
+		if e == route.Other && code == "200" {
 			want = 2 // and the unknown endpoint
 		}
 		if got := testutil.ToFloat64(m.requests.WithLabelValues(e.String(), code)); got != want {
@@ -65,8 +66,8 @@ func TestObserveRequestLabels(t *testing.T) {
 		t.Errorf("requests{info,799} = %v, want 1", got)
 	}
 	// One miss per endpoint, and no hit: the 404 counted none.
-	if n := testutil.CollectAndCount(m.cacheResults); n != len(server.Endpoints()) {
-		t.Errorf("%d cache result series, want %d (one per endpoint)", n, len(server.Endpoints()))
+	if n := testutil.CollectAndCount(m.cacheResults); n != len(route.Endpoints()) {
+		t.Errorf("%d cache result series, want %d (one per endpoint)", n, len(route.Endpoints()))
 	}
 }
 
@@ -77,7 +78,8 @@ func TestFillOutcome(t *testing.T) {
 	}{
 		{nil, "ok"},
 		{&upstream.Error{URL: "u", Status: http.StatusNotFound}, "not_found"},
-		{&upstream.Error{URL: "u", Status: http.StatusForbidden}, "not_found"},
+		{&upstream.Error{URL: "u", Status: http.StatusForbidden}, "refused"},
+		{&upstream.Error{URL: "u", Status: http.StatusGone}, "not_found"},
 		{&upstream.Error{Text: "off"}, "not_found"},
 		{&vault.NotFoundError{Msg: "x"}, "not_found"},
 		{&upstream.Error{URL: "u", Status: http.StatusBadGateway}, "upstream_error"},
@@ -126,7 +128,7 @@ func TestUpstreamOutcomeAndReport(t *testing.T) {
 // BenchmarkObserveRequest measures the cost metrics add to every request.
 func BenchmarkObserveRequest(b *testing.B) {
 	m := New(prometheus.NewRegistry())
-	r := server.RequestInfo{Endpoint: server.EndpointZip, Status: http.StatusOK, Source: vault.Hit, Bytes: 1234, Duration: time.Millisecond}
+	r := server.RequestInfo{Endpoint: route.Zip, Status: http.StatusOK, Source: vault.Hit, Bytes: 1234, Duration: time.Millisecond}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

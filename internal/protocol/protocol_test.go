@@ -270,42 +270,7 @@ func TestKindNamesAndExtensions(t *testing.T) {
 // from, so two spellings never reach two storage keys) and cannot leave the
 // store.
 func FuzzParse(f *testing.F) {
-	for _, seed := range []string{
-		"/example.com/m/@v/list",
-		"example.com/m/@latest",
-		"/example.com/m/@v/v1.0.0.info",
-		"/example.com/m/@v/v1.0.0.mod",
-		"/example.com/m/@v/v1.0.0.zip",
-		"/github.com/!azure/azure-sdk-for-go/@v/list",
-		"/example.com/!upper/@v/v1.0.0-!r!c1.info",
-		"/example.com/%21upper/@v/v1.0.0-%21r%21c1.info",
-		"/example.com/old/@v/v2.0.0+incompatible.mod",
-		"/example.com/old/@v/v2.0.0%2Bincompatible.mod",
-		"/example.com/old/@v/v2.0.0 incompatible.mod",
-		"/example.com/M/@v/list",
-		"/github.com/Azure/azure-sdk-for-go/@v/v1.0.0.info",
-		"/example.com/m/@v/main.info",
-		"/example.com/m/v2/@v/v1.0.0.info",
-		"/../example.com/m/@v/list",
-		"/example.com/../../m/@v/list",
-		"/%2e%2e/example.com/m/@v/list",
-		"/example.com/m/@v/%2e%2e.info",
-		"/example.com/m/@v/../../secret.info",
-		"/example.com/m/..%2f..%2fsecret/@v/list",
-		"/example.com/m/@v/...info",
-		"/example.com//m/@v/list",
-		"//@v/list",
-		"/@v/.info",
-		"/example.com/m/@v/@latest.info",
-		"/example.com/m/@v/x/@latest",
-		"/example.com/m/@v/list.info",
-		"/example.com/m/@v/!!.zip",
-		"/example.com/m/@v/!.zip",
-		"/example.com/!/@v/list",
-		"/gopkg.in/yaml.v3/@v/v3.0.1.zip",
-		"/example.com/" + strings.Repeat("a/", 500) + "@v/list",
-		"/example.com/m/@v/" + strings.Repeat("v1.0.0-", 150) + ".info",
-	} {
+	for _, seed := range proxytest.RequestPaths() {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, path string) {

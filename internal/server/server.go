@@ -7,19 +7,18 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/modvault/modvault/internal/checksumdb"
+	"github.com/modvault/modvault/internal/fault"
+	"github.com/modvault/modvault/internal/httperr"
 	"github.com/modvault/modvault/internal/protocol"
-	"github.com/modvault/modvault/internal/upstream"
+	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/vault"
 )
 
@@ -34,7 +33,7 @@ const (
 type Server struct {
 	vault      *vault.Vault
 	cachedOnly *vault.Vault
-	sumdb      http.Handler
+	sumdb      SumDB
 	log        *slog.Logger
 	small      *smallCache // stored .info and .mod files
 	opts       Options
@@ -71,67 +70,9 @@ type Options struct {
 	User func(ctx context.Context) string
 }
 
-// Endpoint is the kind of a request, for metrics.
-type Endpoint uint8
-
-// The endpoints.
-const (
-	EndpointOther   Endpoint = iota // anything else: bad paths, other methods
-	EndpointList                    // $module/@v/list
-	EndpointLatest                  // $module/@latest
-	EndpointInfo                    // $module/@v/$version.info, canonical version
-	EndpointMod                     // $module/@v/$version.mod
-	EndpointZip                     // $module/@v/$version.zip
-	EndpointQuery                   // $module/@v/$query.info, any other version query
-	EndpointSumDB                   // /sumdb/...
-	EndpointHealth                  // /healthz
-	EndpointReady                   // /readyz
-	EndpointMetrics                 // /metrics
-	EndpointCatalog                 // /catalog and /index
-	numEndpoints
-)
-
-// Endpoints returns every Endpoint, in order: Endpoints()[e] == e.
-func Endpoints() []Endpoint {
-	es := make([]Endpoint, numEndpoints)
-	for i := range es {
-		es[i] = Endpoint(i)
-	}
-	return es
-}
-
-// String returns the endpoint's name, as used in metrics.
-func (e Endpoint) String() string {
-	switch e {
-	case EndpointList:
-		return "list"
-	case EndpointLatest:
-		return "latest"
-	case EndpointInfo:
-		return "info"
-	case EndpointMod:
-		return "mod"
-	case EndpointZip:
-		return "zip"
-	case EndpointQuery:
-		return "query"
-	case EndpointSumDB:
-		return "sumdb"
-	case EndpointHealth:
-		return "health"
-	case EndpointReady:
-		return "ready"
-	case EndpointMetrics:
-		return "metrics"
-	case EndpointCatalog:
-		return "catalog"
-	}
-	return "other"
-}
-
 // RequestInfo describes an answered request, for Options.Observe.
 type RequestInfo struct {
-	Endpoint Endpoint
+	Endpoint route.Endpoint
 	Status   int          // 499 if the client went away first
 	Source   vault.Source // "" if the answer did not come from the vault
 	Bytes    int64        // body bytes written
@@ -141,11 +82,16 @@ type RequestInfo struct {
 // smallCacheBytes bounds the memory kept for small stored files.
 const smallCacheBytes = 32 << 20
 
+// SumDB serves the checksum database routes (package checksumdb).
+type SumDB interface {
+	Serve(w http.ResponseWriter, r *http.Request, rt route.Route)
+}
+
 // New returns a Server that answers from v. Requests under /cached-only/ or
 // with the header "Disable-Module-Fetch: true" are answered from cachedOnly,
 // a vault over the same store with no upstream, so they never cause an
 // upstream fetch. sumdb, if not nil, serves paths under /sumdb/.
-func New(v, cachedOnly *vault.Vault, sumdb http.Handler, log *slog.Logger, opts Options) *Server {
+func New(v, cachedOnly *vault.Vault, sumdb SumDB, log *slog.Logger, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -165,7 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rec.status >= 500:
 		level = slog.LevelWarn
-	case rec.endpoint == EndpointHealth || rec.endpoint == EndpointReady || rec.endpoint == EndpointMetrics:
+	case rec.endpoint == route.Health || rec.endpoint == route.Ready || rec.endpoint == route.Metrics:
 		level = slog.LevelDebug // probes and scrapes, every few seconds
 	}
 	user := ""
@@ -184,59 +130,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache, slog.String("user", user))
 }
 
+// route answers a request by its route (route.Of: parsed once, by the
+// first handler that needed it).
 func (s *Server) route(w *recorder, r *http.Request) {
+	rt := route.Of(r)
+	w.endpoint = rt.Endpoint
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		textError(w, http.StatusMethodNotAllowed, "method not allowed: use GET or HEAD")
+		httperr.Write(w, http.StatusMethodNotAllowed, "method not allowed: use GET or HEAD")
 		return
 	}
 	v := s.vault
-	if p, ok := strings.CutPrefix(r.URL.Path, "/cached-only/"); ok {
+	if rt.CachedOnly {
+		// The handlers below read the path without the prefix.
 		r = r.Clone(r.Context())
-		r.URL.Path = "/" + p
+		r.URL.Path = rt.Path
 		r.URL.RawPath = ""
 		v = s.cachedOnly
 	} else if strings.EqualFold(r.Header.Get("Disable-Module-Fetch"), "true") {
 		v = s.cachedOnly
 	}
-	switch {
-	case r.URL.Path == "/healthz":
-		w.endpoint = EndpointHealth
+	ctx := r.Context()
+	switch rt.Endpoint {
+	case route.Health:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", cacheNone)
 		fmt.Fprintln(w, "ok")
-		return
-	case r.URL.Path == "/readyz":
-		w.endpoint = EndpointReady
+	case route.Ready:
 		s.serveReady(w, r)
-		return
-	case (r.URL.Path == "/catalog" || r.URL.Path == "/index") && s.opts.Catalog != nil:
-		w.endpoint = EndpointCatalog
-		s.opts.Catalog.ServeHTTP(w, r)
-		return
-	case r.URL.Path == "/metrics" && s.opts.Metrics != nil:
-		w.endpoint = EndpointMetrics
-		s.opts.Metrics.ServeHTTP(w, r)
-		return
-	case strings.HasPrefix(r.URL.Path, "/sumdb/"):
-		w.endpoint = EndpointSumDB
+	case route.Catalog:
+		serveOptional(w, r, s.opts.Catalog)
+	case route.Metrics:
+		serveOptional(w, r, s.opts.Metrics)
+	case route.SumDB:
 		if s.sumdb == nil {
-			textError(w, http.StatusNotFound, "not found: no checksum database configured")
+			httperr.Write(w, http.StatusNotFound, "not found: no checksum database configured")
 			return
 		}
-		s.sumdb.ServeHTTP(w, r)
-		return
-	}
-	req, err := protocol.Parse(r.URL.Path)
-	if err != nil {
-		textError(w, http.StatusBadRequest, "bad request: "+err.Error())
-		return
-	}
-	w.endpoint = endpointOf(req)
-	ctx := r.Context()
-	switch {
-	case req.Kind == protocol.List:
-		vers, src, err := v.List(ctx, req.Module)
+		s.sumdb.Serve(w, r, rt)
+	case route.List:
+		vers, src, err := v.List(ctx, rt.Request.Module)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -248,52 +181,47 @@ func (s *Server) route(w *recorder, r *http.Request) {
 			b.WriteByte('\n')
 		}
 		writeSmall(w, r, "text/plain; charset=utf-8", []byte(b.String()))
-	case req.Kind == protocol.Latest:
-		body, src, err := v.Latest(ctx, req.Module)
+	case route.Latest:
+		body, src, err := v.Latest(ctx, rt.Request.Module)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.source = src
 		writeSmall(w, r, "application/json", body)
-	case req.Kind == protocol.Info && !req.Canonical():
-		body, err := v.Query(ctx, req.Module, req.Version)
+	case route.Query:
+		body, err := v.Query(ctx, rt.Request.Module, rt.Request.Version)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.source = vault.Upstream
 		writeSmall(w, r, "application/json", body)
-	case !req.Canonical():
-		textError(w, http.StatusNotFound, fmt.Sprintf("not found: %s@%s: %s needs a canonical version; resolve the query with .info first", req.Module, req.Version, req.Kind))
-	default:
-		if err := protocol.CheckVersion(req.Module, req.Version); err != nil {
-			// A major-version mismatch: no upstream can have it.
-			textError(w, http.StatusNotFound, "not found: "+err.Error())
+	case route.Info, route.Mod, route.Zip:
+		if !rt.Request.Canonical() {
+			req := rt.Request
+			httperr.Write(w, http.StatusNotFound, fmt.Sprintf("not found: %s@%s: %s needs a canonical version; resolve the query with .info first", req.Module, req.Version, req.Kind))
 			return
 		}
-		s.serveVersionFile(w, r, v, req)
+		f, err := rt.Request.File()
+		if err != nil {
+			s.fail(w, r, err) // a version that cannot belong to the module: not found
+			return
+		}
+		s.serveVersionFile(w, r, v, f)
+	default:
+		httperr.Write(w, http.StatusBadRequest, "bad request: "+strings.TrimPrefix(rt.Err.Error(), fault.ErrInvalid.Error()+": "))
 	}
 }
 
-// endpointOf returns the endpoint of a module proxy request.
-func endpointOf(req protocol.Request) Endpoint {
-	switch req.Kind {
-	case protocol.List:
-		return EndpointList
-	case protocol.Latest:
-		return EndpointLatest
-	case protocol.Info:
-		if !req.Canonical() {
-			return EndpointQuery
-		}
-		return EndpointInfo
-	case protocol.Mod:
-		return EndpointMod
-	case protocol.Zip:
-		return EndpointZip
+// serveOptional serves a route with h, or answers 404 if modvault was
+// configured without it.
+func serveOptional(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	if h == nil {
+		httperr.Write(w, http.StatusNotFound, "not found: "+r.URL.Path+" is not enabled")
+		return
 	}
-	return EndpointOther
+	h.ServeHTTP(w, r)
 }
 
 // serveReady answers /readyz with Options.Ready's report: 200 if ready, 503
@@ -319,19 +247,19 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 
 // serveVersionFile serves a stored .info, .mod or .zip, filling it first if
 // needed. Small files are kept in memory once read.
-func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, req protocol.Request) {
+func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, f protocol.File) {
 	h := w.Header()
-	h.Set("Content-Type", contentType(req.Kind))
+	h.Set("Content-Type", contentType(f.Kind))
 	h.Set("Cache-Control", cacheImmutable)
-	key := req.Path()
+	key := f.Key
 	if o, ok := s.small.get(key); ok {
 		w.source = vault.Hit
 		h.Set("ETag", o.etag)
 		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
 		return
 	}
-	if req.Kind == protocol.Zip && s.opts.ZipRedirect > 0 {
-		u, src, err := v.ZipURL(r.Context(), req.Module, req.Version, s.opts.ZipRedirect, s.opts.Sign)
+	if f.Kind == protocol.Zip && s.opts.ZipRedirect > 0 {
+		u, src, err := v.ZipURL(r.Context(), f.Path, f.Version.Version, s.opts.ZipRedirect, s.opts.Sign)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -343,7 +271,7 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
-	obj, src, err := v.Open(r.Context(), req.Module, req.Version, req.Kind)
+	obj, src, err := v.Open(r.Context(), f.Path, f.Version.Version, f.Kind)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -351,7 +279,7 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 	defer obj.Close()
 	w.source = src
 	h.Set("ETag", obj.ETag())
-	if req.Kind != protocol.Zip && obj.Size() <= maxSmallObject {
+	if f.Kind != protocol.Zip && obj.Size() <= maxSmallObject {
 		body, err := io.ReadAll(obj.Content())
 		if err != nil {
 			if s.opts.StoreFailed != nil && r.Context().Err() == nil {
@@ -393,73 +321,18 @@ func writeSmall(w http.ResponseWriter, r *http.Request, ctype string, body []byt
 // fail answers with the status the go command understands for err:
 // 404 for what is not available, 502 or 504 for upstream failures, 500 for
 // our own.
+// fail answers a request that failed with err (httperr.Status), and logs
+// modvault's and the upstream's failures.
 func (s *Server) fail(w *recorder, r *http.Request, err error) {
-	status, msg := classify(err)
 	if r.Context().Err() != nil {
 		w.status = 499 // the client is gone: log it as nginx does, write nothing
 		return
 	}
+	status, msg := httperr.Status(err)
 	if status >= 500 {
 		s.log.Warn("request failed", "path", r.URL.Path, "status", status, "err", err)
 	}
-	textError(w, status, msg)
-}
-
-func classify(err error) (int, string) {
-	var ue *upstream.Error
-	switch {
-	case errors.As(err, &ue):
-		switch ue.Status {
-		case 0, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
-			return http.StatusNotFound, notFoundText(ue)
-		}
-		return http.StatusBadGateway, fmt.Sprintf("bad gateway: upstream answered %d %s: %s", ue.Status, http.StatusText(ue.Status), ue.Text)
-	case errors.Is(err, fs.ErrNotExist):
-		return http.StatusNotFound, "not found: " + err.Error()
-	case errors.Is(err, checksumdb.ErrMismatch):
-		return http.StatusForbidden, "forbidden: " + err.Error()
-	case errors.Is(err, checksumdb.ErrSecurity):
-		return http.StatusServiceUnavailable, "service unavailable: " + err.Error()
-	case errors.Is(err, checksumdb.ErrUnverifiable):
-		return http.StatusBadGateway, "bad gateway: " + err.Error()
-	case errors.Is(err, vault.ErrInvalid):
-		return http.StatusBadGateway, "bad gateway: " + err.Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "gateway timeout: upstream did not answer in time"
-	case errors.Is(err, upstream.ErrUnreachable):
-		return http.StatusBadGateway, "bad gateway: upstream unreachable"
-	case errors.Is(err, upstream.ErrBadResponse):
-		return http.StatusBadGateway, "bad gateway: " + err.Error()
-	case errors.Is(err, context.Canceled):
-		return http.StatusServiceUnavailable, "service unavailable: modvault is shutting down"
-	}
-	return http.StatusInternalServerError, "internal error: " + err.Error()
-}
-
-// notFoundText is the message for an upstream answer that means "not
-// found": the upstream's own text, which the go command shows the user,
-// marked "not found:" once (upstream proxies often start it that way).
-func notFoundText(ue *upstream.Error) string {
-	text := ue.Text
-	if text == "" {
-		text = fmt.Sprintf("upstream answered %d %s", ue.Status, http.StatusText(ue.Status))
-	}
-	if strings.HasPrefix(text, "not found") {
-		return text
-	}
-	return "not found: " + text
-}
-
-// textError writes a short text/plain error, which the go command prints.
-func textError(w http.ResponseWriter, status int, msg string) {
-	h := w.Header()
-	h.Del("ETag")
-	h.Del("Content-Length")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", cacheNone)
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
+	httperr.Write(w, status, msg)
 }
 
 // recorder remembers the endpoint, status, size and source of a response
@@ -469,7 +342,7 @@ type recorder struct {
 	status      int
 	bytes       int64
 	source      vault.Source
-	endpoint    Endpoint
+	endpoint    route.Endpoint
 	wroteHeader bool
 }
 

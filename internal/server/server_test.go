@@ -1035,17 +1035,20 @@ func TestNonCanonicalModAndZipAreNotFound(t *testing.T) {
 	}
 }
 
-// TestUpstreamRefusalIsNotFoundWithReason checks that a 403, 404 or 410
-// upstream answer becomes a 404 (so the go command moves on) that still
-// tells the user why.
-func TestUpstreamRefusalIsNotFoundWithReason(t *testing.T) {
+// TestUpstreamRefusalKeepsItsStatusAndReason checks that a 403, 404 or 410
+// upstream answer reaches the client with its status, so that the client's
+// own GOPROXY list behaves as it would have without modvault (it moves on
+// after 404 and 410 only), and with the upstream's reason.
+func TestUpstreamRefusalKeepsItsStatusAndReason(t *testing.T) {
 	for _, status := range []int{http.StatusForbidden, http.StatusNotFound, http.StatusGone} {
 		up := proxytest.New(t, modules()...)
 		up.SetFail(func(*http.Request) (int, bool) { return status, true })
 		mv := startWith(t, up)
 		for _, path := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/v1.0.0.zip", "/example.com/m/@v/list", "/example.com/m/@latest"} {
 			r := mv.get(path)
-			checkNotFound(t, fmt.Sprintf("upstream %d: GET %s", status, path), r)
+			if r.status != status {
+				t.Errorf("upstream %d: GET %s: status %d (%s), want %d", status, path, r.status, r.body, status)
+			}
 			if want := fmt.Sprintf("injected failure %d", status); !bytes.Contains(r.body, []byte(want)) {
 				t.Errorf("upstream %d: GET %s: body %q lacks the upstream's reason %q", status, path, r.body, want)
 			}

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/modvault/modvault/internal/fault"
 	"github.com/modvault/modvault/internal/protocol"
 )
 
@@ -117,16 +118,32 @@ func (e *Error) Error() string {
 
 // Is makes errors.Is(err, fs.ErrNotExist) report "not available upstream".
 func (e *Error) Is(target error) bool {
-	return target == fs.ErrNotExist && (e.Status == 0 || e.Status == http.StatusNotFound || e.Status == http.StatusGone)
+	return target == fs.ErrNotExist && e.FaultKind().Missing()
+}
+
+// FaultKind says what the answer means: 404 (and "off" or no upstream at
+// all) is fault.NotFound, 410 fault.Gone, any other 4xx a refusal
+// (fault.Refused: the upstream has its reasons, such as 403 "not
+// available"), and anything else the upstream's failure (fault.Unavailable).
+func (e *Error) FaultKind() fault.Kind {
+	switch {
+	case e.Status == 0 || e.Status == http.StatusNotFound:
+		return fault.NotFound
+	case e.Status == http.StatusGone:
+		return fault.Gone
+	case e.Status >= 400 && e.Status < 500:
+		return fault.Refused
+	}
+	return fault.Unavailable
 }
 
 // ErrUnreachable is wrapped by errors of requests that got no HTTP answer
 // (refused or reset connections, DNS failures, timeouts).
-var ErrUnreachable = errors.New("upstream unreachable")
+var ErrUnreachable = fault.New(fault.Unavailable, "upstream unreachable")
 
 // ErrBadResponse is wrapped by errors about an upstream answer that began
 // with 200 OK but could not be used: cut off, or larger than allowed.
-var ErrBadResponse = errors.New("bad upstream response")
+var ErrBadResponse = fault.New(fault.Unavailable, "bad upstream response")
 
 // Fetcher fetches module proxy paths by other means than a proxy, such as
 // from version control. Fetch returns the body and its size (-1 if unknown);
@@ -318,6 +335,11 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 		if errors.As(err, &ue) {
 			ue.URL = redactURL(req.URL) // user names can be tokens too
 		}
+		if ctx.Err() != nil {
+			// Our own deadline or cancellation, not the upstream's fault:
+			// its kind is fault.Timeout or fault.Canceled.
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	if resp.StatusCode == http.StatusOK {
@@ -389,3 +411,9 @@ func errorText(body []byte) string {
 	}
 	return s
 }
+
+// UpstreamStatus returns the status the upstream answered (0 for none).
+func (e *Error) UpstreamStatus() int { return e.Status }
+
+// UpstreamText returns the text the upstream sent for its user.
+func (e *Error) UpstreamText() string { return e.Text }

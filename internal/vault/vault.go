@@ -35,6 +35,7 @@ import (
 	modzip "golang.org/x/mod/zip"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/modvault/modvault/internal/fault"
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/upstream"
@@ -49,7 +50,7 @@ const (
 
 // ErrInvalid is wrapped by errors about upstream content that failed
 // validation; nothing of it was stored.
-var ErrInvalid = errors.New("invalid upstream content")
+var ErrInvalid = fault.New(fault.BadUpstream, "invalid upstream content")
 
 // NotFoundError says that something is not available. It matches
 // fs.ErrNotExist.

@@ -102,3 +102,30 @@ func TestUpstreamRedirectsAreFollowed(t *testing.T) {
 		t.Errorf("go mod download through a redirecting upstream:\n%s", out)
 	}
 }
+
+// TestGoCommandStopsOnRefusalAsWithoutModvault: an upstream's 403 ("not
+// available") stops the go command's GOPROXY list, through modvault as
+// straight from the upstream; a 404 lets it fall through, both ways.
+func TestGoCommandStopsOnRefusalAsWithoutModvault(t *testing.T) {
+	for _, status := range []int{http.StatusForbidden, http.StatusNotFound} {
+		up := proxytest.New(t, modules()...)
+		up.SetFail(func(r *http.Request) (int, bool) {
+			return status, strings.HasPrefix(r.URL.Path, "/example.com/elsewhere/")
+		})
+		other := proxytest.New(t, proxytest.Module{Path: "example.com/elsewhere", Version: "v1.0.0", Files: map[string]string{
+			"go.mod": "module example.com/elsewhere\n", "e.go": "package elsewhere\n",
+		}})
+		mv := startModvault(t, up.URL, up.GOSUMDB(), "mem://")
+		straight, straightErr := proxytest.NewGo(t, up.URL+","+other.URL, "off").Run("mod", "download", "example.com/elsewhere@v1.0.0")
+		through, throughErr := proxytest.NewGo(t, mv+","+other.URL, "off").Run("mod", "download", "example.com/elsewhere@v1.0.0")
+		if (straightErr == nil) != (throughErr == nil) {
+			t.Errorf("upstream %d: straight from the upstream: err=%v\n%s\nthrough modvault: err=%v\n%s", status, straightErr, straight, throughErr, through)
+		}
+		if wantFail := status == http.StatusForbidden; (throughErr != nil) != wantFail {
+			t.Errorf("upstream %d: through modvault err=%v, want failure %v:\n%s", status, throughErr, wantFail, through)
+		}
+		if status == http.StatusForbidden && !strings.Contains(through, "injected failure 403") {
+			t.Errorf("upstream 403: the go command did not show the upstream's reason:\n%s", through)
+		}
+	}
+}

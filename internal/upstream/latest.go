@@ -74,8 +74,11 @@ func LatestFromList(list []byte) (version string, ok bool) {
 // caller treats like any answer of this proxy (a "not found" falls through
 // to the next entry). For any other path it returns notErr.
 func (c *Client) latestFromList(ctx context.Context, base, path string, notErr error) (io.ReadCloser, int64, error) {
+	if base == "" || !strings.HasSuffix(path, "/@latest") {
+		return nil, 0, notErr
+	}
 	req, err := protocol.Parse(path)
-	if base == "" || err != nil || req.Kind != protocol.Latest {
+	if err != nil {
 		return nil, 0, notErr
 	}
 	listPath := protocol.Request{Kind: protocol.List, Module: req.Module}.Path()

@@ -238,7 +238,9 @@ const maxErrorText = 1024
 // must close the body. Any other outcome is an error: an [*Error] for an
 // answer, or a wrapped transport error.
 //
-// A path under a private module goes to the direct Fetcher alone.
+// A path under a private module goes to the direct Fetcher alone. A
+// proxy's "not found" for $module/@latest is answered from that proxy's
+// list, as the go command does (see [LatestFromList]).
 func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, error) {
 	if c.private != "" && !strings.HasPrefix(path, "sumdb/") {
 		req, err := protocol.Parse(path)
@@ -281,6 +283,9 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 				body, size = resp.Body, resp.ContentLength
 			}
 			c.report(pathTarget(path), start, err)
+			if errors.Is(err, fs.ErrNotExist) {
+				body, size, err = c.latestFromList(ctx, p.URL, path, err)
+			}
 		}
 		if err == nil {
 			return body, size, nil

@@ -709,8 +709,8 @@ func (v *Vault) Query(ctx context.Context, mod, query string) ([]byte, error) {
 }
 
 // List returns the versions of mod: the union of the upstream's list and the
-// stored versions, without pseudo-versions, sorted. When the upstream fails,
-// the store answers alone.
+// stored versions, without pseudo-versions (upstream.LatestFromList says
+// why), sorted. When the upstream fails, the store answers alone.
 func (v *Vault) List(ctx context.Context, mod string) ([]string, Source, error) {
 	if err := module.CheckPath(mod); err != nil {
 		return nil, "", notFound(err.Error())
@@ -753,8 +753,9 @@ func (v *Vault) List(ctx context.Context, mod string) ([]string, Source, error) 
 }
 
 // Latest returns the .info of the latest version of mod: the upstream's
-// @latest answer, or else the highest stored release, pre-release or
-// pseudo-version, in that order.
+// @latest answer (where an upstream has none, the version the go command
+// takes from its list, upstream.LatestFromList), or else the highest stored
+// release, pre-release or pseudo-version, in that order.
 func (v *Vault) Latest(ctx context.Context, mod string) ([]byte, Source, error) {
 	if err := module.CheckPath(mod); err != nil {
 		return nil, "", notFound(err.Error())

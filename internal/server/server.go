@@ -330,8 +330,13 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
 		return
 	}
+	f, err := req.File()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if req.Kind == protocol.Zip && s.opts.ZipRedirect > 0 {
-		u, src, err := v.ZipURL(r.Context(), req.Module, req.Version, s.opts.ZipRedirect, s.opts.Sign)
+		u, src, err := v.ZipURL(r.Context(), f, s.opts.ZipRedirect, s.opts.Sign)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -343,7 +348,7 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
-	obj, src, err := v.Open(r.Context(), req.Module, req.Version, req.Kind)
+	obj, src, err := v.Open(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -211,7 +211,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		}
 	}
 	v := vault.New(st, up, opts)
-	m.WatchFills(v.InFlight)
+	m.WatchFills(v.Busy)
 	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log, StoreFailed: m.StoreFailed})
 	var sumdb server.SumDB
 	if len(cfg.SumDB) > 0 {

@@ -1,13 +1,12 @@
 // Package audit re-checks a modvault store: every stored version must be
-// whole (.info and .mod, and a .zip if one is stored), valid, and hash to
-// what the checksum database recorded when modvault verified it. It can move
+// whole (.info and .mod, and a .zip if one is stored), pass the checks a
+// fill makes (package modcheck, the same functions), and hash to what the
+// checksum database recorded when modvault verified it. It can move
 // what fails aside, so that it is fetched (and verified) again.
 package audit
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb/dirhash"
-	modzip "golang.org/x/mod/zip"
 
+	"github.com/modvault/modvault/internal/modcheck"
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/store"
 )
@@ -83,84 +80,77 @@ type auditor struct {
 	pending []string
 }
 
-// version is the module version a key belongs to.
-type version struct {
-	mod, ver string
-	kind     protocol.Kind
-}
-
-func parseKey(key string) (version, bool) {
+// parseKey returns the version file a key names, if it names one.
+func parseKey(key string) (protocol.File, bool) {
 	r, err := protocol.Parse(key)
-	if err != nil || !r.Canonical() || r.Kind < protocol.Info || protocol.CheckVersion(r.Module, r.Version) != nil {
-		return version{}, false
+	if err != nil || r.Kind < protocol.Info {
+		return protocol.File{}, false
 	}
-	return version{r.Module, r.Version, r.Kind}, true
+	f, err := r.File()
+	return f, err == nil
 }
 
-func (a *auditor) problem(v version, format string, args ...any) {
+func (a *auditor) problem(mv module.Version, format string, args ...any) {
 	a.res.Problems++
-	fmt.Fprintf(a.opts.Report, "%s@%s: %s\n", v.mod, v.ver, fmt.Sprintf(format, args...))
+	fmt.Fprintf(a.opts.Report, "%s: %s\n", mv, fmt.Sprintf(format, args...))
 }
 
 func (a *auditor) check(ctx context.Context, key string) {
-	v, ok := parseKey(key)
+	f, ok := parseKey(key)
 	if !ok {
 		a.res.Problems++
 		fmt.Fprintf(a.opts.Report, "%s: not a module version file\n", key)
 		return
 	}
-	infoKey, _ := protocol.Key(v.mod, v.ver, protocol.Info)
-	if v.kind != protocol.Info {
+	info := f.As(protocol.Info)
+	if f.Kind != protocol.Info {
 		// .mod and .zip are checked with their .info; alone, they are the
 		// leftovers of a fill that never committed.
-		if ok, err := a.st.Exists(ctx, infoKey); err == nil && !ok {
-			a.problem(v, "partial: %s is stored without its .info", v.kind)
+		if ok, err := a.st.Exists(ctx, info.Key); err == nil && !ok {
+			a.problem(f.Version, "partial: %s is stored without its .info", f.Kind)
 			a.quarantine(ctx, key)
 		}
 		return
 	}
 	a.res.Versions++
-	if err := a.checkVersion(ctx, v); err != nil {
-		a.problem(v, "%v", err)
+	if err := a.checkVersion(ctx, info); err != nil {
+		a.problem(f.Version, "%v", err)
 		for _, k := range []protocol.Kind{protocol.Info, protocol.Mod, protocol.Zip} {
-			kk, _ := protocol.Key(v.mod, v.ver, k)
-			a.quarantine(ctx, kk)
+			a.quarantine(ctx, f.As(k).Key)
 		}
 	}
 }
 
-func (a *auditor) checkVersion(ctx context.Context, v version) error {
-	infoKey, _ := protocol.Key(v.mod, v.ver, protocol.Info)
-	modKey, _ := protocol.Key(v.mod, v.ver, protocol.Mod)
-	zipKey, _ := protocol.Key(v.mod, v.ver, protocol.Zip)
-	info, err := a.st.ReadAll(ctx, infoKey)
+// checkVersion checks the stored files of a version with the checks a fill
+// makes (package modcheck), and compares their hashes with the checksum
+// databases' records.
+func (a *auditor) checkVersion(ctx context.Context, info protocol.File) error {
+	mv := info.Version
+	infoBody, err := a.st.ReadAll(ctx, info.Key)
 	if err != nil {
 		return fmt.Errorf("reading .info: %w", err)
 	}
-	var doc struct{ Version string }
-	if err := json.Unmarshal(info, &doc); err != nil || doc.Version != v.ver {
-		return fmt.Errorf("changed: .info does not name version %s", v.ver)
+	if _, err := modcheck.CheckInfo(mv, infoBody); err != nil {
+		return changed(err)
 	}
-	mod, err := a.st.ReadAll(ctx, modKey)
+	mod, err := a.st.ReadAll(ctx, info.As(protocol.Mod).Key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errors.New("missing: .info is stored without its .mod")
 	}
 	if err != nil {
 		return fmt.Errorf("reading .mod: %w", err)
 	}
-	if modfile.ModulePath(mod) != v.mod {
-		return errors.New("changed: .mod does not declare the module path")
+	if err := modcheck.CheckMod(mv, mod); err != nil {
+		return changed(err)
 	}
-	modHash, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(mod)), nil
-	})
+	modHash, err := modcheck.ModHash(mod)
 	if err != nil {
 		return fmt.Errorf("hashing .mod: %w", err)
 	}
-	if err := a.compare(ctx, v, v.ver+"/go.mod", modHash); err != nil {
+	if err := a.compare(ctx, mv, "/go.mod", modHash); err != nil {
 		return err
 	}
-	obj, err := a.st.Open(ctx, zipKey)
+	obj, err := a.st.Open(ctx, info.As(protocol.Zip).Key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // zips are filled on their first request
 	}
@@ -178,31 +168,41 @@ func (a *auditor) checkVersion(ctx context.Context, v version) error {
 	if _, err := io.Copy(f, obj.Content()); err != nil {
 		return fmt.Errorf("reading .zip: %w", err)
 	}
-	if _, err := modzip.CheckZip(module.Version{Path: v.mod, Version: v.ver}, f.Name()); err != nil {
-		return fmt.Errorf("changed: the .zip is not a valid module zip: %v", err)
+	if err := modcheck.CheckZip(mv, f.Name(), mod); err != nil {
+		return changed(err)
 	}
-	zipHash, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
+	zipHash, err := modcheck.ZipHash(mv, f.Name())
 	if err != nil {
-		return fmt.Errorf("changed: hashing the .zip: %v", err)
+		return changed(err)
 	}
-	return a.compare(ctx, v, v.ver, zipHash)
+	return a.compare(ctx, mv, "", zipHash)
 }
 
-// compare checks hash against the hash recorded in a stored checksum
-// database lookup, if there is one (private modules have none).
-func (a *auditor) compare(ctx context.Context, v version, vers, hash string) error {
-	escMod, _ := module.EscapePath(v.mod)
-	escVer, _ := module.EscapeVersion(v.ver)
+// changed returns the problem a failed modcheck check is: "changed: " and
+// what is wrong. Other errors are returned as they are.
+func changed(err error) error {
+	if ce, ok := errors.AsType[*modcheck.Error](err); ok {
+		return errors.New("changed: " + ce.Msg)
+	}
+	return err
+}
+
+// compare checks hash, that of mv's zip or (suffix "/go.mod") its .mod,
+// against the hash recorded in a stored checksum database lookup, if there
+// is one (private modules have none).
+func (a *auditor) compare(ctx context.Context, mv module.Version, suffix, hash string) error {
+	escMod, _ := module.EscapePath(mv.Path)
+	escVer, _ := module.EscapeVersion(mv.Version)
 	for _, db := range a.opts.SumDBs {
 		lookup, err := a.st.ReadAll(ctx, "sumdb/"+db+"/lookup/"+escMod+"@"+escVer)
 		if err != nil {
 			continue
 		}
-		prefix := v.mod + " " + vers + " "
+		prefix := mv.Path + " " + mv.Version + suffix + " "
 		for line := range strings.Lines(string(lookup)) {
 			if want, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
 				if want != hash {
-					return fmt.Errorf("changed: %s hashes to %s, the checksum database %s recorded %s", fileOf(vers), hash, db, want)
+					return fmt.Errorf("changed: %s hashes to %s, the checksum database %s recorded %s", fileOf(suffix), hash, db, want)
 				}
 				a.res.Verified++
 				return nil
@@ -212,8 +212,8 @@ func (a *auditor) compare(ctx context.Context, v version, vers, hash string) err
 	return nil
 }
 
-func fileOf(vers string) string {
-	if strings.HasSuffix(vers, "/go.mod") {
+func fileOf(suffix string) string {
+	if suffix == "/go.mod" {
 		return ".mod"
 	}
 	return ".zip"

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"io"
@@ -45,9 +46,17 @@ func filled(t *testing.T, up *proxytest.Upstream, paths ...string) (dir string, 
 // fill has modvault fill the file store in dir.
 func fill(t *testing.T, up *proxytest.Upstream, dir string, paths ...string) *store.Store {
 	t.Helper()
+	return fillPrivate(t, up, dir, "", paths...)
+}
+
+// fillPrivate is fill with the modules that match the patterns private
+// not verified (GONOSUMDB): the store keeps no checksum database record
+// for them.
+func fillPrivate(t *testing.T, up *proxytest.Upstream, dir, private string, paths ...string) *store.Store {
+	t.Helper()
 	storage := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 	a, err := app.New(context.Background(), config.Serve{
-		Storage: storage, Upstream: up.URL, GOSUMDB: up.GOSUMDB(), SumDB: []string{up.SumDBName},
+		Storage: storage, Upstream: up.URL, GOSUMDB: up.GOSUMDB(), SumDB: []string{up.SumDBName}, GONOSUMDB: private,
 		ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
 	if err != nil {
@@ -144,5 +153,87 @@ func TestChangedAndPartialObjectsAreReported(t *testing.T) {
 	res, err = audit.Run(context.Background(), st, audit.Options{SumDBs: []string{up.SumDBName}, Report: &report})
 	if err != nil || res.Problems != 0 {
 		t.Errorf("after quarantine and refetch: %+v, %v\n%s", res, err, report.String())
+	}
+}
+
+// TestZipWithAnotherGoModIsReported changes the go.mod inside the stored
+// zip of a private version, which has no checksum database record to
+// compare with: a fill refuses a zip whose go.mod is not the version's
+// .mod, so verify reports it too, and with Quarantine moves the version
+// aside.
+func TestZipWithAnotherGoModIsReported(t *testing.T) {
+	const private = "example.com/private"
+	up := proxytest.New(t, append(modules(), proxytest.Module{Path: private, Version: "v1.0.0",
+		Files: map[string]string{"go.mod": "module example.com/private\n", "p.go": "package p\n"}})...)
+	paths := append(allFiles, "/example.com/private/@v/v1.0.0.zip")
+	dir := t.TempDir()
+	st := fillPrivate(t, up, dir, private, paths...)
+	zipFile := filepath.Join(dir, "example.com", "private", "@v", "v1.0.0.zip")
+	rewriteGoMod(t, zipFile, "example.com/private@v1.0.0/go.mod", "module example.com/private\n\nrequire example.com/evil v1.0.0\n")
+
+	var report bytes.Buffer
+	res, err := audit.Run(context.Background(), st, audit.Options{SumDBs: []string{up.SumDBName}, Report: &report})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "example.com/private@v1.0.0: changed: the zip's go.mod differs from the .mod"
+	if res.Problems != 1 || !strings.Contains(report.String(), want) {
+		t.Errorf("Run = %+v, report:\n%s\nwant one problem: %q", res, report.String(), want)
+	}
+	if res.Verified != 5 {
+		t.Errorf("Run verified %d hashes, want 5: the private version has no record", res.Verified)
+	}
+
+	res, err = audit.Run(context.Background(), st, audit.Options{SumDBs: []string{up.SumDBName}, Report: &report, Quarantine: true})
+	if err != nil || res.Problems != 1 || res.Quarantined != 3 {
+		t.Errorf("Run with Quarantine = %+v, %v; want 1 problem and its 3 objects quarantined\n%s", res, err, report.String())
+	}
+	if _, err := os.Stat(zipFile); err == nil {
+		t.Errorf("the changed zip is still in place after quarantine")
+	}
+
+	// Fetched again, and checked again: clean.
+	st = fillPrivate(t, up, dir, private, paths...)
+	report.Reset()
+	res, err = audit.Run(context.Background(), st, audit.Options{SumDBs: []string{up.SumDBName}, Report: &report})
+	if err != nil || res.Problems != 0 || res.Zips != 3 {
+		t.Errorf("after quarantine and refetch: %+v, %v\n%s", res, err, report.String())
+	}
+}
+
+// rewriteGoMod replaces the content of the file name in the zip at path
+// with gomod, keeping every other file as it is.
+func rewriteGoMod(t *testing.T, path, name, gomod string) {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	found := false
+	for _, f := range zr.File {
+		if f.Name != name {
+			if err := zw.Copy(f); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		found = true
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, gomod)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatalf("%s has no %s", path, name)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o666); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,7 +78,7 @@ type endpointMetrics struct {
 	seconds lazy[prometheus.Observer]
 	bytes   lazy[prometheus.Counter]
 	codes   [maxCode - minCode]lazy[prometheus.Counter]
-	sources [numSources]lazy[prometheus.Counter]
+	sources []lazy[prometheus.Counter] // by sourceIndex
 }
 
 // The status codes whose request counters are kept in endpointMetrics;
@@ -87,25 +88,8 @@ const (
 	maxCode = 600
 )
 
-// numSources is the number of vault.Source values (see sourceIndex).
-const numSources = 5
-
-// sourceIndex returns the index of src in endpointMetrics.sources, or -1.
-func sourceIndex(src vault.Source) int {
-	switch src {
-	case vault.Hit:
-		return 0
-	case vault.Miss:
-		return 1
-	case vault.Upstream:
-		return 2
-	case vault.Cached:
-		return 3
-	case vault.Offline:
-		return 4
-	}
-	return -1
-}
+// sourceIndex returns the index of src in vault.Sources(), or -1.
+func sourceIndex(src vault.Source) int { return slices.Index(vault.Sources(), src) }
 
 // lastRequest is the outcome of the latest upstream request to a target.
 type lastRequest struct {
@@ -190,7 +174,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.storageErrors.WithLabelValues(op)
 	}
 	for _, e := range route.Endpoints() {
-		m.endpoints = append(m.endpoints, endpointMetrics{name: e.String()})
+		m.endpoints = append(m.endpoints, endpointMetrics{name: e.String(), sources: make([]lazy[prometheus.Counter], len(vault.Sources()))})
 	}
 	return m
 }
@@ -279,7 +263,7 @@ func (m *Metrics) ObserveDirect(command string, d time.Duration, err error) {
 	m.commandSeconds.WithLabelValues(command).Observe(d.Seconds())
 }
 
-// WatchFills exports inFlight (vault.Vault.InFlight) as the gauge
+// WatchFills exports inFlight (vault.Vault.Busy) as the gauge
 // modvault_fills_in_flight.
 func (m *Metrics) WatchFills(inFlight func() int) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

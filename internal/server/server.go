@@ -259,7 +259,7 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		return
 	}
 	if f.Kind == protocol.Zip && s.opts.ZipRedirect > 0 {
-		u, src, err := v.ZipURL(r.Context(), f.Path, f.Version.Version, s.opts.ZipRedirect, s.opts.Sign)
+		u, src, err := v.ZipURL(r.Context(), f, s.opts.ZipRedirect, s.opts.Sign)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -271,7 +271,7 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
-	obj, src, err := v.Open(r.Context(), f.Path, f.Version.Version, f.Kind)
+	obj, src, err := v.Open(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -68,9 +68,23 @@ func newVault(t *testing.T, upURL string, st *store.Store, opts vault.Options) *
 	return v
 }
 
+// file returns the file of kind of mod@ver, a canonical version.
+func file(t testing.TB, mod, ver string, kind protocol.Kind) protocol.File {
+	t.Helper()
+	f, err := protocol.NewFile(module.Version{Path: mod, Version: ver}, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // openBytes opens one file of a version through the vault and reads it all.
 func openBytes(v *vault.Vault, mod, ver string, kind protocol.Kind) ([]byte, vault.Source, error) {
-	obj, src, err := v.Open(context.Background(), mod, ver, kind)
+	f, err := protocol.NewFile(module.Version{Path: mod, Version: ver}, kind)
+	if err != nil {
+		return nil, "", err
+	}
+	obj, src, err := v.Open(context.Background(), f)
 	if err != nil {
 		return nil, src, err
 	}

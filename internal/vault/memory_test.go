@@ -70,7 +70,7 @@ func TestLargeZipMemoryStaysFlat(t *testing.T) {
 	})
 
 	start := time.Now()
-	obj, src, err := v.Open(context.Background(), modM, "v1.0.0", protocol.Zip)
+	obj, src, err := v.Open(context.Background(), file(t, modM, "v1.0.0", protocol.Zip))
 	if err != nil {
 		close(stop)
 		t.Fatal(err)

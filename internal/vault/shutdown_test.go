@@ -144,7 +144,7 @@ func TestShutdownTimeoutCancelsFills(t *testing.T) {
 
 	// After Shutdown, nothing new is fetched.
 	n := up.requestsFor(reqPath(modM, "v1.1.0", protocol.Info))
-	if _, _, err := v.Open(context.Background(), modM, "v1.1.0", protocol.Info); err == nil {
+	if _, _, err := v.Open(context.Background(), file(t, modM, "v1.1.0", protocol.Info)); err == nil {
 		t.Error("Open of an uncached version after Shutdown succeeded")
 	}
 	if up.requestsFor(reqPath(modM, "v1.1.0", protocol.Info)) != n {

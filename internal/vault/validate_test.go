@@ -45,7 +45,7 @@ func TestInvalidInfoOrModIsNotStored(t *testing.T) {
 			st, dir := fileStore(t)
 			v := newVault(t, up.URL, st, vault.Options{})
 			for _, kind := range []protocol.Kind{protocol.Info, protocol.Mod, protocol.Zip} {
-				_, _, err := v.Open(context.Background(), modM, "v1.0.0", kind)
+				_, _, err := v.Open(context.Background(), file(t, modM, "v1.0.0", kind))
 				if !errors.Is(err, vault.ErrInvalid) {
 					t.Errorf("Open %s = %v, want an error wrapping vault.ErrInvalid", kind, err)
 				}
@@ -348,7 +348,7 @@ func TestUpstreamErrorsPassThrough(t *testing.T) {
 			})
 			st, dir := fileStore(t)
 			v := newVault(t, up.URL, st, vault.Options{})
-			_, _, err := v.Open(context.Background(), modM, "v1.0.0", protocol.Info)
+			_, _, err := v.Open(context.Background(), file(t, modM, "v1.0.0", protocol.Info))
 			var ue *upstream.Error
 			if !errors.As(err, &ue) || ue.Status != status {
 				t.Fatalf("Open = %v, want an *upstream.Error with status %d", err, status)

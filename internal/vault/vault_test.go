@@ -247,7 +247,7 @@ func TestOffline(t *testing.T) {
 	mustOpen(t, v, "example.com/rel", "v1.0.0", protocol.Mod)
 
 	// An upstream 404 is "not found".
-	if _, _, err := v.Open(context.Background(), "example.com/rel", "v1.4.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := v.Open(context.Background(), file(t, "example.com/rel", "v1.4.0", protocol.Info)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open of a version the upstream does not have = %v, want fs.ErrNotExist", err)
 	}
 	if _, _, err := v.List(context.Background(), "example.com/nosuch"); !errors.Is(err, fs.ErrNotExist) {
@@ -295,7 +295,7 @@ func TestOffline(t *testing.T) {
 		{"v1.3.0", protocol.Mod},
 		{"v1.0.0", protocol.Zip}, // .info stored, .zip not
 	} {
-		_, _, err := v.Open(ctx, "example.com/rel", c.ver, c.kind)
+		_, _, err := v.Open(ctx, file(t, "example.com/rel", c.ver, c.kind))
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("offline Open of the uncached %s %s = %v, want an error that is not fs.ErrNotExist", c.ver, c.kind, err)
 		}
@@ -396,7 +396,7 @@ func TestMissingVersionIsRememberedForTheTTL(t *testing.T) {
 	st, _ := fileStore(t)
 	v := newVault(t, up.URL, st, vault.Options{ListTTL: time.Hour})
 	for range 3 {
-		if _, _, err := v.Open(ctx, modM, "v1.2.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+		if _, _, err := v.Open(ctx, file(t, modM, "v1.2.0", protocol.Info)); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("Open of a missing version = %v, want fs.ErrNotExist", err)
 		}
 	}
@@ -405,26 +405,26 @@ func TestMissingVersionIsRememberedForTheTTL(t *testing.T) {
 	}
 
 	short := newVault(t, up.URL, st, vault.Options{ListTTL: time.Millisecond})
-	if _, _, err := short.Open(ctx, modM, "v1.2.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := short.Open(ctx, file(t, modM, "v1.2.0", protocol.Info)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Open before publishing = %v, want fs.ErrNotExist", err)
 	}
 	time.Sleep(10 * time.Millisecond)
 	// The version is published now; once the TTL is over, it is found.
 	up.Add(proxytest.Module{Path: modM, Version: "v1.2.0"})
-	if _, _, err := short.Open(ctx, modM, "v1.2.0", protocol.Info); err != nil {
+	if _, _, err := short.Open(ctx, file(t, modM, "v1.2.0", protocol.Info)); err != nil {
 		t.Errorf("Open after the TTL of a version published meanwhile: %v", err)
 	}
 
 	// Without any upstream (cached-only), nothing is remembered: a version
 	// stored meanwhile is served at once.
 	none := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{ListTTL: time.Hour})
-	if _, _, err := none.Open(ctx, modM, "v1.0.0", protocol.Info); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := none.Open(ctx, file(t, modM, "v1.0.0", protocol.Info)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("cached-only Open of an unstored version = %v, want fs.ErrNotExist", err)
 	}
-	if _, _, err := v.Open(ctx, modM, "v1.0.0", protocol.Info); err != nil {
+	if _, _, err := v.Open(ctx, file(t, modM, "v1.0.0", protocol.Info)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := none.Open(ctx, modM, "v1.0.0", protocol.Info); err != nil {
+	if _, _, err := none.Open(ctx, file(t, modM, "v1.0.0", protocol.Info)); err != nil {
 		t.Errorf("cached-only Open right after the version was stored: %v", err)
 	}
 }
@@ -454,8 +454,9 @@ func TestFillStopsWhenEveryWaiterHasGone(t *testing.T) {
 	// Two clients wait; one leaves; the fill goes on for the other.
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
+	zipFile := file(t, modM, ver, protocol.Zip)
 	go func() {
-		_, _, err := v.Open(ctx1, modM, ver, protocol.Zip)
+		_, _, err := v.Open(ctx1, zipFile)
 		errc <- err
 	}()
 	second := openAsync(v, modM, ver, protocol.Zip)
@@ -491,7 +492,7 @@ func TestFillStopsWhenEveryWaiterHasGone(t *testing.T) {
 		}
 		cancel()
 	}()
-	if _, _, err := v.Open(ctx, modM, ver2, protocol.Zip); !errors.Is(err, context.Canceled) {
+	if _, _, err := v.Open(ctx, file(t, modM, ver2, protocol.Zip)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Open: %v, want context.Canceled", err)
 	}
 	select {

@@ -411,7 +411,7 @@ func TestMirrorFailureKeepsPreviousMirror(t *testing.T) {
 	writeDB(t, src, entryFixed, updated, entryWithdrawn, entryPseudo, entryStdlib, added)
 
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func()
 	}{
 		{"download fails", func() {
@@ -452,8 +452,8 @@ func TestMirrorFailureKeepsPreviousMirror(t *testing.T) {
 func TestMirrorRejectsBadSources(t *testing.T) {
 	st, _ := newStore(t)
 	for _, tc := range []struct {
-		name  string
-		src   func() string
+		name string
+		src  func() string
 	}{
 		{"no database", func() string { return fileURL(t.TempDir()) }},
 		{"modules.json names an unlisted ID", func() string {

@@ -153,7 +153,8 @@ func govulncheck(t *testing.T) string {
 // TestGovulncheckThroughHandler runs the real govulncheck against a
 // module that calls a vulnerable function, with the database served by
 // the handler from a mirror: it reports the vulnerability and its fix,
-// and nothing once the fixed version is required.
+// and nothing once the fixed version is required (read from the mirror's
+// directory in a file:// store).
 func TestGovulncheckThroughHandler(t *testing.T) {
 	bin := govulncheck(t)
 	files := map[string]string{
@@ -164,7 +165,7 @@ func TestGovulncheckThroughHandler(t *testing.T) {
 		proxytest.Module{Path: "example.com/vuln", Version: "v1.2.3", Files: files},
 		proxytest.Module{Path: "example.com/vuln", Version: "v1.2.4", Files: files},
 	)
-	st, _ := newStore(t)
+	st, storeDir := newStore(t)
 	mustMirror(t, fileURL(writeDB(t, t.TempDir(), testEntries...)), st)
 	db := serveMirror(t, st) + "/vulndb"
 
@@ -172,7 +173,7 @@ func TestGovulncheckThroughHandler(t *testing.T) {
 	g.WriteFile("main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/vuln\"\n)\n\nfunc main() { fmt.Println(vuln.Bad()) }\n")
 	g.Must("get", "example.com/vuln@v1.2.3")
 
-	run := func() (string, int) {
+	run := func(db string) (string, int) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -191,15 +192,17 @@ func TestGovulncheckThroughHandler(t *testing.T) {
 		return "", 0
 	}
 
-	out, code := run()
+	out, code := run(db)
 	t.Logf("govulncheck with example.com/vuln@v1.2.3 (exit %d):\n%s", code, out)
 	// Exit status 3: vulnerabilities found.
 	if code != 3 || !strings.Contains(out, "GO-2099-0001") || !strings.Contains(out, "example.com/vuln@v1.2.4") {
 		t.Errorf("govulncheck with example.com/vuln@v1.2.3: exit %d, want 3 and GO-2099-0001 fixed in v1.2.4:\n%s", code, out)
 	}
 
+	// The fixed version, checked against the store's directory itself:
+	// a file:// store's mirror is a database govulncheck reads directly.
 	g.Must("get", "example.com/vuln@v1.2.4")
-	if out, code := run(); code != 0 || strings.Contains(out, "GO-2099-0001") {
+	if out, code := run(fileURL(filepath.Join(storeDir, "vulndb"))); code != 0 || strings.Contains(out, "GO-2099-0001") {
 		t.Errorf("govulncheck with example.com/vuln@v1.2.4: exit %d, want 0 and no GO-2099-0001:\n%s", code, out)
 	}
 }

@@ -38,7 +38,7 @@ var testEntries = []string{entryFixed, entryLastAffected, entryWithdrawn, entryP
 // writeDB writes a database of entries in the v1 layout into dir, every
 // file plain and gzipped, with the indexes computed as the Go database's
 // generator computes them, and returns dir.
-func writeDB(t *testing.T, dir string, entries ...string) string {
+func writeDB(t testing.TB, dir string, entries ...string) string {
 	t.Helper()
 	type event struct {
 		Introduced string `json:"introduced"`
@@ -106,7 +106,7 @@ func writeDB(t *testing.T, dir string, entries ...string) string {
 	return dir
 }
 
-func writeJSON(t *testing.T, dir, name string, v any) {
+func writeJSON(t testing.TB, dir, name string, v any) {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -116,7 +116,7 @@ func writeJSON(t *testing.T, dir, name string, v any) {
 }
 
 // writeFile writes name and name.gz under dir.
-func writeFile(t *testing.T, dir, name string, data []byte) {
+func writeFile(t testing.TB, dir, name string, data []byte) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {

@@ -62,6 +62,7 @@ func (db *DB) Len() int { return len(db.entries) }
 
 // Vulns returns the vulnerabilities that affect mod at version, sorted by
 // ID, or nil if none does or version is not a valid semantic version.
+// The findings' Aliases are shared with the DB: do not modify them.
 // Withdrawn entries are ignored. mod is a module path or one of
 // [StdlibModule] and [ToolchainModule], for which version may also be a
 // Go release name (go1.21.3). A nil DB has no vulnerabilities.

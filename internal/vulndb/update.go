@@ -64,12 +64,16 @@ func (u *Updater) Update(ctx context.Context) error {
 }
 
 // Run calls Update now and then every interval until ctx is done,
-// logging failures.
+// logging failures. Each Update is given the interval (at least a minute)
+// to finish, so a source that stalls delays no more than one update.
 func (u *Updater) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := u.Update(ctx); err != nil && ctx.Err() == nil {
+		uctx, cancel := context.WithTimeout(ctx, max(interval, time.Minute))
+		err := u.Update(uctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			u.log().WarnContext(ctx, "vulndb: update failed", "err", err)
 		}
 		select {

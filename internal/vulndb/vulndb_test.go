@@ -514,4 +514,20 @@ func TestUpdater(t *testing.T) {
 	if err := local.Update(context.Background()); err != nil || local.DB() == nil {
 		t.Errorf("Update with no source: %v, DB %v", err, local.DB())
 	}
+
+	// Run loads at once, and returns when its context is done.
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &vulndb.Updater{Source: srv.URL, Store: st}
+	done := make(chan struct{})
+	go func() {
+		run.Run(ctx, time.Hour)
+		close(done)
+	}()
+	for deadline := time.Now().Add(time.Minute); run.DB() == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not load the DB within a minute")
+		}
+	}
+	cancel()
+	<-done
 }

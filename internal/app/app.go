@@ -27,6 +27,7 @@ import (
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/metrics"
 	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/redact"
 	"github.com/modvault/modvault/internal/server"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/tlsfiles"
@@ -126,7 +127,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 			return nil, fmt.Errorf("otlp-endpoint: %w", err)
 		}
 		upOpts.HTTPClient = &http.Client{Transport: tracer.Transport(upstream.NewTransport())}
-		log.Info("tracing requests", "otlp_endpoint", cfg.OTLPEndpoint)
+		log.Info("tracing requests", "otlp_endpoint", redact.URL(cfg.OTLPEndpoint))
 	}
 	if fetcher != nil {
 		upOpts.Direct = fetcher // a nil *Fetcher in the interface would not be nil
@@ -192,7 +193,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		}
 		opts.Locker = locker
 		m.WatchLock(locker.Stats)
-		log.Info("fills are coordinated with the other replicas", "lock", upstream.RedactList(cfg.Lock), "lease", cfg.LockLease)
+		log.Info("fills are coordinated with the other replicas", "lock", redact.URL(cfg.Lock), "lease", cfg.LockLease)
 	}
 	srvOpts := server.Options{
 		ZipRedirect: cfg.ZipRedirect,
@@ -307,9 +308,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("modvault serving",
 		"addr", ln.Addr().String(),
 		"scheme", scheme,
-		"storage", store.Redact(a.cfg.Storage),
+		"storage", redact.URL(a.cfg.Storage),
 		"storage_from", a.cfg.Origins["storage"],
-		"upstream", upstream.RedactList(a.cfg.Upstream),
+		"upstream", redact.List(a.cfg.Upstream),
 		"upstream_from", a.cfg.Origins["upstream"],
 		"sumdb", a.cfg.SumDB,
 		"sumdb_from", a.cfg.Origins["sumdb"],

@@ -47,7 +47,7 @@ func fill(t *testing.T, up *proxytest.Upstream, dir string, paths ...string) *st
 	t.Helper()
 	storage := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 	a, err := app.New(context.Background(), config.Serve{
-		Storage: storage, Upstream: up.URL, GOSUMDB: up.GOSUMDB(), SumDB: []string{up.SumDBName},
+		Storage: storage, Upstream: up.URL, GOSUMDB: []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}}, SumDB: []string{up.SumDBName},
 		ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
 	if err != nil {

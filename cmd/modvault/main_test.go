@@ -503,6 +503,84 @@ func TestSecretsStayOutOfLogsAndAnswers(t *testing.T) {
 	}
 }
 
+// TestCredentialsLeaveNoTrace: modvault writes the version control tokens
+// into files under TMPDIR for the go command and git. They are removed when
+// modvault stops on SIGTERM or SIGINT, and when it fails to start, on a bad
+// setting (exit 2) or on one found bad while starting (exit 1): nothing of
+// a token stays on disk.
+func TestCredentialsLeaveNoTrace(t *testing.T) {
+	const token = "s3cret-bin-token-8a2d41"
+	env := func(tmp string) []string {
+		return append(cleanEnv(t.TempDir()), "TMPDIR="+tmp, "GOPROXY=off", "GOSUMDB=off", "GOPRIVATE=example.test",
+			"MODVAULT_DIRECT_TOKENS=example.test="+token+",other.test=bot:"+token+"-two", "MODVAULT_LISTEN="+freeAddr(t))
+	}
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		code  int
+		words string
+	}{
+		{"malformed checksum database key", []string{"--gosumdb=sum.example+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="}, 2, "--gosumdb"},
+		{"missing users file", []string{"--auth-users=" + filepath.Join(t.TempDir(), "htpasswd")}, 1, "access control"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			cmd := exec.Command(binary, tt.args...)
+			cmd.Env = env(tmp)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != tt.code || !strings.Contains(string(out), tt.words) {
+				t.Errorf("exit code %d, want %d, with a message naming %s:\n%s", code, tt.code, tt.words, out)
+			}
+			if left := holding(t, tmp, token); len(left) > 0 {
+				t.Errorf("after a failed start, the token is on disk in %q", left)
+			}
+		})
+	}
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			p := start(t, env(tmp))
+			p.waitReady(t)
+			// Without the files written, this test proves nothing.
+			if len(holding(t, tmp, token)) == 0 {
+				t.Fatalf("no file under TMPDIR holds the token while modvault runs")
+			}
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := p.wait(t, time.Minute); code != 0 {
+				t.Errorf("exit code after %v: %d, want 0", sig, code)
+			}
+			if left := holding(t, tmp, token); len(left) > 0 {
+				t.Errorf("after %v, the token is on disk in %q", sig, left)
+			}
+			if dirs, _ := filepath.Glob(filepath.Join(tmp, "modvault-credentials-*")); len(dirs) > 0 {
+				t.Errorf("after %v, %q remain", sig, dirs)
+			}
+		})
+	}
+}
+
+// holding returns the files under dir whose content holds secret.
+func holding(t *testing.T, dir, secret string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && bytes.Contains(b, []byte(secret)) {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
 // TestConfigCommand: "modvault config" prints every setting with its
 // origin and no secret, and its output is itself a valid config file.
 func TestConfigCommand(t *testing.T) {

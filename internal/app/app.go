@@ -10,24 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/modvault/modvault/internal/auth"
-	"github.com/modvault/modvault/internal/catalog"
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/direct"
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/metrics"
-	"github.com/modvault/modvault/internal/route"
-	"github.com/modvault/modvault/internal/server"
+	"github.com/modvault/modvault/internal/redact"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/tlsfiles"
 	"github.com/modvault/modvault/internal/tracing"
@@ -37,19 +31,31 @@ import (
 
 // App is an assembled modvault server.
 type App struct {
-	cfg     config.Serve
-	log     *slog.Logger
-	store   *store.Store
-	vault   *vault.Vault
-	direct  *direct.Fetcher // nil without direct fetches
-	lock    *lock.Redis     // nil without --lock
-	metrics *metrics.Metrics
-	tracer  *tracing.Tracer // nil without --otlp-endpoint
+	cfg config.Serve
+	log *slog.Logger
+
+	// The parts, in the order New builds them; each is nil until built.
+	proxies   []upstream.Proxy
+	store     *store.Store
+	registry  *prometheus.Registry
+	metrics   *metrics.Metrics
+	direct    *direct.Fetcher // nil without direct fetches
+	tracer    *tracing.Tracer // nil without --otlp-endpoint
+	upstream  *upstream.Client
+	verifiers []*checksumdb.Verifier
+	guard     *auth.Auth         // nil without access control
+	lock      *lock.Redis        // nil without --lock
+	tls       *tlsfiles.Reloader // nil without --tls-cert
+	vault     *vault.Vault
 	// noUpstream is set when nothing is ever fetched: --upstream off and
 	// no private modules.
 	noUpstream bool
 	// Handler serves the whole HTTP API.
 	Handler http.Handler
+
+	// undo releases what the steps built, in the order built; Close runs
+	// it backwards.
+	undo []func() error
 }
 
 // readyTimeout bounds the store operation of a /readyz request.
@@ -60,196 +66,45 @@ const readyTimeout = 2 * time.Second
 // or an unreadable directory fails it).
 const readyProbePrefix = "modvault-readiness-probe"
 
-// New opens the store and assembles the server described by cfg. version
-// goes into the User-Agent of upstream requests.
-func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string) (*App, error) {
-	proxies, warnings, err := upstream.ParseList(cfg.Upstream)
-	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
-	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	if len(proxies) == 0 {
-		log.Warn("no upstream proxy: serving only what the store holds")
-	}
-	if cfg.TempDir != "" {
-		if fi, err := os.Stat(cfg.TempDir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("temp-dir: %q is not a directory", cfg.TempDir)
+// New assembles the server described by cfg, one part at a time. version
+// goes into the User-Agent of upstream requests and into traces. If a part
+// fails, New releases every part built before it (the store, the direct
+// fetcher's credential files, the lock, the tracer) and returns the error.
+func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log}
+	defer func() {
+		if err == nil {
+			return
 		}
-	}
-	st, err := store.Open(ctx, cfg.Storage)
-	if err != nil {
-		return nil, err
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-	var fetcher *direct.Fetcher
-	if cfg.GONOPROXY != "" || slices.ContainsFunc(proxies, func(p upstream.Proxy) bool { return p.Direct }) {
-		var creds []direct.Credential
-		for _, t := range cfg.DirectTokens {
-			creds = append(creds, direct.Credential{Host: t.Host, Username: t.Username, Password: t.Secret})
+		if cerr := a.Close(); cerr != nil {
+			log.Warn("releasing what was built before the failure", "err", cerr)
 		}
-		private := cfg.GOPRIVATE
-		if private == "" {
-			private = cfg.GONOPROXY
-		}
-		fetcher, err = direct.New(direct.Options{
-			TempDir:     cfg.TempDir,
-			Concurrency: cfg.DirectLimit,
-			Timeout:     cfg.DirectTimeout,
-			Private:     private,
-			Credentials: creds,
-			Logger:      log,
-			Observe:     m.ObserveDirect,
-		})
-		if err != nil {
-			st.Close()
+	}()
+	for _, step := range []func() error{
+		a.parseUpstream,
+		a.checkTempDir,
+		func() error { return a.openStore(ctx) },
+		a.newMetrics,
+		a.newDirect,
+		func() error { return a.newTracer(ctx, version) },
+		func() error { return a.newUpstream(version) },
+		a.newVerifiers,
+		a.newAccessControl,
+		a.newLock,
+		func() error { return a.checkZipRedirect(ctx) },
+		a.loadTLS,
+		a.newVault,
+		a.newHandler,
+	} {
+		if err := step(); err != nil {
 			return nil, err
 		}
-		m.WatchDirect(fetcher.Running)
-		log.Info("fetching from version control", "private", cfg.GONOPROXY, "direct_in_upstream", slices.ContainsFunc(proxies, func(p upstream.Proxy) bool { return p.Direct }),
-			"limit", cfg.DirectLimit, "timeout", cfg.DirectTimeout, "credentials_for", tokenHosts(cfg.DirectTokens))
 	}
-	sumdbURLs := make(map[string]string)
-	for db := range strings.SplitSeq(cfg.GOSUMDB, ",") {
-		if f := strings.Fields(db); len(f) == 2 {
-			sumdbURLs[config.SumDBName(db)] = f[1]
-		}
-	}
-	upOpts := upstream.Options{UserAgent: "modvault/" + version, Private: cfg.GONOPROXY, SumDBURLs: sumdbURLs, Observe: m.ObserveUpstream}
-	var tracer *tracing.Tracer
-	if cfg.OTLPEndpoint != "" {
-		if tracer, err = tracing.New(ctx, cfg.OTLPEndpoint, version); err != nil {
-			closeAll(fetcher, st)
-			return nil, fmt.Errorf("otlp-endpoint: %w", err)
-		}
-		upOpts.HTTPClient = &http.Client{Transport: tracer.Transport(upstream.NewTransport())}
-		log.Info("tracing requests", "otlp_endpoint", cfg.OTLPEndpoint)
-	}
-	if fetcher != nil {
-		upOpts.Direct = fetcher // a nil *Fetcher in the interface would not be nil
-	}
-	up := upstream.New(proxies, upOpts)
-	opts := vault.Options{
-		ListTTL:      cfg.ListTTL,
-		FillTimeout:  cfg.FillTimeout,
-		TempDir:      cfg.TempDir,
-		Logger:       log,
-		NoVerify:     cfg.GONOSUMDB,
-		VerifyFailed: m.VerifyFailed,
-		FillDone:     m.FillDone,
-		StoreFailed:  m.StoreFailed,
-	}
-	var verifiers []*checksumdb.Verifier
-	for db := range strings.SplitSeq(cfg.GOSUMDB, ",") {
-		switch key := config.SumDBKey(db); {
-		case key != "":
-			verifier, err := checksumdb.NewVerifier(key, up, st, log)
-			if err != nil {
-				st.Close()
-				return nil, fmt.Errorf("gosumdb: %w", err)
-			}
-			verifiers = append(verifiers, verifier)
-			log.Info("verifying modules before storing them", "sumdb", verifier.Name(), "not_verified", cfg.GONOSUMDB)
-		case config.SumDBName(db) != "":
-			log.Warn("no key for a checksum database: it cannot verify; give GOSUMDB as name+key", "gosumdb", strings.TrimSpace(db))
-		}
-	}
-	switch len(verifiers) {
-	case 0:
-		log.Warn("no checksum database (GOSUMDB off or without a key): modules are stored without verification")
-	case 1:
-		opts.Checker = verifiers[0]
-	default:
-		opts.Checker = checksumdb.All(verifiers)
-	}
-	var guard *auth.Auth
-	if cfg.AuthUsers != "" || cfg.AuthTokens != "" || len(cfg.AuthRules) > 0 {
-		acfg := auth.Config{Users: cfg.AuthUsers, Tokens: cfg.AuthTokens}
-		for _, r := range cfg.AuthRules {
-			acfg.Rules = append(acfg.Rules, auth.Rule{Pattern: r.Pattern, Allow: r.Allow})
-		}
-		if err := acfg.Validate(); err != nil {
-			closeAll(fetcher, st)
-			return nil, fmt.Errorf("access control: %w", err)
-		}
-		if guard, err = auth.New(acfg, log); err != nil {
-			closeAll(fetcher, st)
-			return nil, fmt.Errorf("access control: %w", err)
-		}
-		if cfg.TLSCert == "" {
-			log.Warn("access control is on without --tls-cert: the go command sends credentials over HTTPS only, so terminate TLS in front of modvault")
-		}
-		log.Info("access control on", "rules", len(acfg.Rules), "users", cfg.AuthUsers, "tokens", cfg.AuthTokens)
-	}
-	var locker *lock.Redis
-	if cfg.Lock != "" {
-		if locker, err = lock.NewRedis(cfg.Lock, lock.RedisOptions{Lease: cfg.LockLease, Logger: log}); err != nil {
-			closeAll(fetcher, st)
-			return nil, fmt.Errorf("lock: %w", err)
-		}
-		opts.Locker = locker
-		m.WatchLock(locker.Stats)
-		log.Info("fills are coordinated with the other replicas", "lock", upstream.RedactList(cfg.Lock), "lease", cfg.LockLease)
-	}
-	srvOpts := server.Options{
-		ZipRedirect: cfg.ZipRedirect,
-		Sign:        st.SignedURL,
-		Observe:     m.ObserveRequest,
-		StoreFailed: m.StoreFailed,
-		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-	}
-	if cfg.ZipRedirect > 0 {
-		if _, err := st.SignedURL(ctx, "modvault-signing-probe", cfg.ZipRedirect); err != nil {
-			if locker != nil {
-				locker.Close()
-			}
-			closeAll(fetcher, st)
-			return nil, fmt.Errorf("zip-redirect: the store cannot sign URLs: %w", err)
-		}
-	}
-	v := vault.New(st, up, opts)
-	m.WatchFills(v.Busy)
-	cachedOnly := vault.New(st, upstream.New(nil, upstream.Options{}), vault.Options{Logger: log, StoreFailed: m.StoreFailed})
-	var sumdb server.SumDB
-	if len(cfg.SumDB) > 0 {
-		p := checksumdb.New(cfg.SumDB, up, st, log, verifiers...)
-		p.NoLookup = cfg.GONOSUMDB
-		p.StoreFailed = m.StoreFailed
-		sumdb = p
-	}
-	a := &App{
-		cfg:        cfg,
-		log:        log,
-		store:      st,
-		vault:      v,
-		direct:     fetcher,
-		lock:       locker,
-		metrics:    m,
-		noUpstream: fetcher == nil && (len(proxies) == 0 || proxies[0].Off),
-	}
-	srvOpts.Ready = a.ready
-	srvOpts.Catalog = catalog.New(st, log)
-	if guard != nil {
-		srvOpts.User = auth.Principal
-	}
-	var h http.Handler = server.New(v, cachedOnly, sumdb, log, srvOpts)
-	if guard != nil {
-		h = guard.Handler(h)
-	}
-	if tracer != nil {
-		h = tracer.Handler(h, func(r *http.Request) string { return route.Of(r).Endpoint.String() })
-		a.tracer = tracer
-	}
-	if guard != nil || tracer != nil {
-		// More than the server reads the route: parse it once for all.
-		h = route.Handler(h)
-	}
-	a.Handler = h
 	return a, nil
 }
+
+// onClose registers f to be run by Close.
+func (a *App) onClose(f func() error) { a.undo = append(a.undo, f) }
 
 // ready answers /readyz: modvault is ready when its store answers a
 // listing within readyTimeout. The upstream's state is reported, as the
@@ -291,13 +146,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if a.cfg.TLSCert != "" {
-		rl, err := tlsfiles.New(a.cfg.TLSCert, a.cfg.TLSKey, a.log)
-		if err != nil {
-			a.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		srv.TLSConfig = rl.TLSConfig()
+	if a.tls != nil {
+		srv.TLSConfig = a.tls.TLSConfig()
 		scheme = "https"
 	}
 	errc := make(chan error, 1)
@@ -311,9 +161,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("modvault serving",
 		"addr", ln.Addr().String(),
 		"scheme", scheme,
-		"storage", store.Redact(a.cfg.Storage),
+		"storage", redact.URL(a.cfg.Storage),
 		"storage_from", a.cfg.Origins["storage"],
-		"upstream", upstream.RedactList(a.cfg.Upstream),
+		"upstream", redact.List(a.cfg.Upstream),
 		"upstream_from", a.cfg.Origins["upstream"],
 		"sumdb", a.cfg.SumDB,
 		"sumdb_from", a.cfg.Origins["sumdb"],
@@ -344,37 +194,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close releases the store and removes the direct fetches' temporary
-// files. Use it when the App is not run with Serve.
+// Close releases what New built: the lock, the tracer (flushing its
+// spans), the direct fetches' temporary and credential files, and the
+// store, in the reverse order of their building. It copes with an App that
+// New built only in part, and does nothing the second time. Use it when the
+// App is not run with Serve.
 func (a *App) Close() error {
 	var errs []error
-	if a.direct != nil {
-		errs = append(errs, a.direct.Close())
+	for i := len(a.undo) - 1; i >= 0; i-- {
+		errs = append(errs, a.undo[i]())
 	}
-	if a.tracer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, a.tracer.Shutdown(ctx))
-		cancel()
-	}
-	if a.lock != nil {
-		errs = append(errs, a.lock.Close())
-	}
-	return errors.Join(append(errs, a.store.Close())...)
-}
-
-// closeAll releases what New opened before it failed.
-func closeAll(fetcher *direct.Fetcher, st *store.Store) {
-	if fetcher != nil {
-		fetcher.Close()
-	}
-	st.Close()
-}
-
-// tokenHosts returns the hosts that have credentials, for logs.
-func tokenHosts(tokens []config.Token) []string {
-	var hosts []string
-	for _, t := range tokens {
-		hosts = append(hosts, t.Host)
-	}
-	return hosts
+	a.undo = nil
+	return errors.Join(errs...)
 }

@@ -56,7 +56,7 @@ func fillPrivate(t *testing.T, up *proxytest.Upstream, dir, private string, path
 	t.Helper()
 	storage := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 	a, err := app.New(context.Background(), config.Serve{
-		Storage: storage, Upstream: up.URL, GOSUMDB: up.GOSUMDB(), SumDB: []string{up.SumDBName}, GONOSUMDB: private,
+		Storage: storage, Upstream: up.URL, GOSUMDB: []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}}, SumDB: []string{up.SumDBName}, GONOSUMDB: private,
 		ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
 	if err != nil {

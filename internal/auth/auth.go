@@ -1,98 +1,18 @@
 // Package auth is modvault's access control: who may read which modules.
 //
-// # Credentials
-//
-// Two files, both optional, hold the credentials. They are re-read, at most
-// every few seconds and on use, when their content changes; a file that
-// fails to load is reported in the log and the previous version stays in
-// force.
-//
-//   - Users: an htpasswd file ("htpasswd -B -c users alice"). Each line is
-//     "name:hash" with a bcrypt hash ($2y$, $2a$ or $2b$); any other hash
-//     kind (MD5 $apr1$, {SHA}, crypt) is refused with the line number. A user
-//     signs in with HTTP Basic authentication: the go command sends it from
-//     .netrc (GOAUTH's default, "netrc"), whose entry must name the port if
-//     it is not 443 ("machine modvault.corp.example:8443"): the go command
-//     looks entries up by host and port.
-//   - Tokens: a tokens file. Each line is "name:sha256:HEX", HEX being the
-//     SHA-256 of the token in hexadecimal (see [HashToken]), so the file
-//     never holds a usable secret. A token is sent as
-//     "Authorization: Bearer TOKEN" (a GOAUTH command) or, for clients that
-//     only do Basic authentication (.netrc), as the password of the user name
-//     "token" (which is therefore not allowed in the htpasswd file).
-//
-// In both files, empty lines and lines starting with "#" are ignored.
-// Tokens are compared by their SHA-256 hashes with crypto/subtle, so the
-// comparison takes the same time whatever the token's length or content.
-//
-// Checking a bcrypt hash takes tens of milliseconds by design. So that the
-// hundreds of requests of one build do not each pay for it, a successful
-// check is remembered in memory for [VerifiedTTL], keyed by a SHA-256 of the
-// user name, the password and the stored hash (so a changed password or hash
-// is never served from the memory), for at most [VerifiedMax] entries. Failed
-// checks are not remembered. An unknown user name costs a bcrypt check too,
-// the same as the first user's (its hash is checked), so the time of an
-// answer does not tell which user names exist.
-//
-// # Rules
-//
-// Rules give module path patterns and who may read the modules they match.
-// A pattern has the syntax of one GOPRIVATE entry (a path.Match glob matched
-// against a module path's leading elements, see
-// golang.org/x/mod/module.MatchPrefixPatterns): "*" matches every module,
-// "git.corp.example" every module under that host, "*.corp.example/team"
-// the team's modules on any host of the domain. The most specific pattern
-// matching a module decides: the one with the most path elements; between
-// those with as many, the one with the most literal (not wildcard)
-// characters; then the one listed first. So "git.corp.example/team" beats
-// "git.corp.example", which beats "*.corp.example", which beats "*". A
-// request no rule matches is
-// denied: with access control on, everything is closed unless a rule opens
-// it. {Pattern: "*", Allow: ["anyone"]} opens every module no other rule
-// names.
-//
-// Allow lists who may read: "anyone" (no credentials needed),
-// "authenticated" (any valid user or token), a user name ("alice", or
-// "user:alice"), or a token name ("token:ci").
-//
-// Requests are mapped to module paths as the server routes them:
-//
-//   - module proxy paths ($module/@v/…, $module/@latest), also under
-//     /cached-only/, by the module path (case-encoding undone);
-//   - checksum-database lookups, /sumdb/NAME/lookup/$module@$version, by the
-//     module path, so the existence of a private module cannot be probed
-//     there either;
-//   - other checksum-database paths (supported, latest, tiles) and any path
-//     the server would reject as malformed name no module: they are decided
-//     by the rule whose pattern is exactly "*";
-//   - /metrics (also under /cached-only/) is decided by the rule whose
-//     pattern is "@metrics" (for example {Pattern: "@metrics", Allow:
-//     ["token:prometheus"]}); without such a rule it is denied;
-//   - /catalog and /index, which list every stored module, private ones
-//     too, are decided by the rule whose pattern is "@catalog"; without
-//     such a rule they are denied;
-//   - /healthz and /readyz (also under /cached-only/) are always open, for
-//     load balancers and orchestrators.
-//
-// # Answers
-//
-// A denied request, whether it carried no credentials, wrong ones or ones
-// the rule does not allow, is answered 404 with the body "not found", the
-// same for a module that exists and one that does not: nothing tells that a
-// private module exists. There is no 401 challenge: the go command sends its
-// credentials (.netrc, GOAUTH, user information in GOPROXY) with every
-// request without being asked, so a challenge is not needed and would
-// reveal which paths are protected. It sends them over HTTPS only: access
-// control needs modvault to serve TLS (see package tlsfiles) or to sit
-// behind a proxy that does. Credentials that fail to verify are logged (the user name, not
-// the secret) and the request is treated as anonymous.
-//
-// A request that is let through reaches the next handler without its
-// Authorization header, and with the name of whoever made it in its context
-// ([Principal]). A response to a request that needed credentials has
-// "Cache-Control: public" turned into "private", so that no shared cache
-// between modvault and its clients hands a private module to someone else.
-// The Authorization header is never logged.
+// An [Auth] wraps the server's handler. It maps each request to the module
+// path it would reveal ("@metrics" for /metrics, "@catalog" for /catalog
+// and /index, "*" for paths that name no module; /healthz and /readyz are
+// always open) and lets it through only if the most specific [Rule]
+// matching that path allows whoever made it: a user of the htpasswd file
+// (bcrypt only) or a token of the tokens file (held as SHA-256 hashes),
+// both re-read when they change. No matching rule means deny. A denied
+// request is answered 404 "not found", the same as a module that does not
+// exist, whatever its credentials. A request let through reaches the next
+// handler without its Authorization header and with its [Principal] in its
+// context, and its answer is marked Cache-Control: private if it needed
+// credentials. Secrets are never logged. The README's "Access control and
+// TLS" is the operator's guide.
 package auth
 
 import (

@@ -84,8 +84,8 @@ func startServer(t *testing.T) *server {
 	a, err := app.New(context.Background(), config.Serve{
 		Storage:         "mem://",
 		Upstream:        up.URL,
-		SumDB:           []string{config.SumDBName(up.GOSUMDB())},
-		GOSUMDB:         up.GOSUMDB(),
+		SumDB:           []string{up.SumDBName},
+		GOSUMDB:         []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
 		ListTTL:         time.Millisecond,
 		FillTimeout:     time.Minute,
 		ShutdownTimeout: time.Second,

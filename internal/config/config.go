@@ -20,6 +20,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/modvault/modvault/internal/redact"
 )
 
 // Serve holds the settings of "modvault serve".
@@ -29,7 +31,7 @@ type Serve struct {
 	Storage         string        // gocloud.dev/blob URL of the store
 	Upstream        string        // GOPROXY-style upstream list
 	SumDB           []string      // checksum database names served under /sumdb/
-	GOSUMDB         string        // the checksum database that verifies modules, as in GOSUMDB
+	GOSUMDB         []SumDB       // the checksum databases that verify modules, from GOSUMDB; none for off
 	GONOSUMDB       string        // module path patterns not verified, as in GONOSUMDB
 	GOPRIVATE       string        // private module path patterns, as in GOPRIVATE
 	GONOPROXY       string        // module path patterns fetched from version control only, as in GONOPROXY
@@ -72,12 +74,7 @@ type Token struct {
 }
 
 // String returns the token with its secret redacted.
-func (t Token) String() string {
-	if t.Username == "" {
-		return t.Host + "=***"
-	}
-	return t.Host + "=" + t.Username + ":***"
-}
+func (t Token) String() string { return redact.Token(t.Host, t.Username) }
 
 // parseTokens parses "host=token" and "host=user:token" entries separated
 // by commas. Its errors never contain a secret.
@@ -111,61 +108,80 @@ type Env struct {
 	GoEnv func(ctx context.Context, name string) (string, error)
 }
 
-// ParseServe parses the flags of "modvault serve". For -h or -help it
-// returns an error matching flag.ErrHelp (print [ServeUsage] then); every
-// other error is one line that names the setting.
-func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
+// orDefaults returns env with the process environment and the go command
+// on PATH where it has nothing.
+func (env Env) orDefaults() Env {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
 	if env.GoEnv == nil {
 		env.GoEnv = goEnv
 	}
-	var c Serve
-	var sumdb, tokens string
-	fs := serveFlags(&c, &sumdb, &tokens)
-	// Errors are returned, not printed with the usage: the caller prints
-	// them as one line.
-	fs.SetOutput(io.Discard)
+	return env
+}
 
-	c.Origins = make(map[string]string)
-	// The configuration file first, then the environment, then the
-	// command line: each wins over the one before. A first pass over the
-	// command line finds --config.
-	var pre Serve
-	var preSumdb, preTokens string
-	preFS := serveFlags(&pre, &preSumdb, &preTokens)
-	preFS.SetOutput(io.Discard)
-	if err := preFS.Parse(args); err != nil {
+// rawFlags holds the flags parsed after all of them are read, into the
+// fields of [Serve] that have their own types.
+type rawFlags struct {
+	sumdb   string // --sumdb: comma-separated names
+	gosumdb string // --gosumdb: a GOSUMDB value
+	tokens  string // --direct-tokens: host=token entries
+}
+
+// ParseServe parses the flags of "modvault serve". For -h or -help it
+// returns an error matching flag.ErrHelp (print [ServeUsage] then); every
+// other error is one line that names the setting.
+func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
+	env = env.orDefaults()
+	c := Serve{Origins: make(map[string]string)}
+	var raw rawFlags
+	fs := serveFlags(&c, &raw)
+	if err := c.read(fs, args, env); err != nil {
 		return Serve{}, err
 	}
-	configFile := pre.Config
-	if configFile == "" {
-		configFile = env.Getenv("MODVAULT_CONFIG")
+	if err := c.goEnvDefaults(ctx, env, &raw); err != nil {
+		return Serve{}, err
 	}
-	if configFile != "" {
-		if err := applyFile(fs, configFile, c.Origins, &c.AuthRules); err != nil {
+	for _, parse := range []func() error{
+		c.checkPatterns,
+		func() error { return c.parseDirect(raw.tokens) },
+		func() error { return c.parseSumDBs(raw.gosumdb, raw.sumdb) },
+		c.checkEndpoints,
+		c.checkAccess,
+		c.checkLog,
+		c.checkDurations,
+	} {
+		if err := parse(); err != nil {
 			return Serve{}, err
 		}
 	}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "MODVAULT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := env.Getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
-			}
-			c.Origins[f.Name] = "env " + name
+	return c, nil
+}
+
+// read sets the flags of fs from the configuration file, then the
+// MODVAULT_* variables, then args: each wins over the one before. It
+// records where each setting came from in c.Origins.
+func (c *Serve) read(fs *flag.FlagSet, args []string, env Env) error {
+	// Errors are returned, not printed with the usage: the caller prints
+	// them as one line.
+	fs.SetOutput(io.Discard)
+	file, err := configFile(args, env)
+	if err != nil {
+		return err
+	}
+	if file != "" {
+		if err := applyFile(fs, file, c.Origins, &c.AuthRules); err != nil {
+			return err
 		}
-	})
-	if envErr != nil {
-		return Serve{}, envErr
+	}
+	if err := applyEnv(fs, env, c.Origins); err != nil {
+		return err
 	}
 	if err := fs.Parse(args); err != nil {
-		return Serve{}, err
+		return err
 	}
 	if fs.NArg() > 0 {
-		return Serve{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	fs.Visit(func(f *flag.Flag) { c.Origins[f.Name] = "flag" })
 	fs.VisitAll(func(f *flag.Flag) {
@@ -173,18 +189,55 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 			c.Origins[f.Name] = "default"
 		}
 	})
+	return nil
+}
 
+// configFile returns the configuration file named by --config in args,
+// else by MODVAULT_CONFIG; "" for none.
+func configFile(args []string, env Env) (string, error) {
+	var c Serve
+	var raw rawFlags
+	fs := serveFlags(&c, &raw)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if c.Config != "" {
+		return c.Config, nil
+	}
+	return env.Getenv("MODVAULT_CONFIG"), nil
+}
+
+// applyEnv sets every flag of fs whose MODVAULT_* variable is set.
+func applyEnv(fs *flag.FlagSet, env Env, origins map[string]string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "MODVAULT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := env.Getenv(name); v != "" {
+			if serr := f.Value.Set(v); serr != nil && err == nil {
+				err = fmt.Errorf("%s=%q: %v", name, v, serr)
+			}
+			origins[f.Name] = "env " + name
+		}
+	})
+	return err
+}
+
+// goEnvDefaults fills the settings that default to the go command's own:
+// the upstream (GOPROXY), the checksum database (GOSUMDB) and the private
+// module patterns, and the store under the data directory.
+func (c *Serve) goEnvDefaults(ctx context.Context, env Env, raw *rawFlags) error {
 	if c.Storage == "" {
 		var err error
 		if c.Storage, err = defaultStorage(env.Getenv); err != nil {
-			return Serve{}, err
+			return err
 		}
 	}
 	if c.Upstream == "" {
 		c.Upstream, c.Origins["upstream"] = fromGoEnv(ctx, env, "GOPROXY")
 	}
-	if c.GOSUMDB == "" {
-		c.GOSUMDB, c.Origins["gosumdb"] = fromGoEnv(ctx, env, "GOSUMDB")
+	if raw.gosumdb == "" {
+		raw.gosumdb, c.Origins["gosumdb"] = fromGoEnv(ctx, env, "GOSUMDB")
 	}
 	if c.GOPRIVATE == "" && c.Origins["goprivate"] == "default" {
 		c.GOPRIVATE, c.Origins["goprivate"] = fromGoEnv(ctx, env, "GOPRIVATE")
@@ -206,78 +259,120 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 			*v.value, c.Origins[flagName] = fromGoEnv(ctx, env, v.name)
 		}
 	}
+	return nil
+}
+
+// checkPatterns checks the private module path patterns.
+func (c *Serve) checkPatterns() error {
 	for _, v := range []struct{ name, value string }{{"goprivate", c.GOPRIVATE}, {"gonoproxy", c.GONOPROXY}, {"gonosumdb", c.GONOSUMDB}} {
 		if err := checkPatterns(v.value); err != nil {
-			return Serve{}, fmt.Errorf("%s: %v", c.setting(v.name), err)
+			return fmt.Errorf("%s: %v", c.setting(v.name), err)
 		}
 	}
+	return nil
+}
+
+// parseDirect checks the bound on go commands and parses the version
+// control credentials.
+func (c *Serve) parseDirect(tokens string) error {
 	if c.DirectLimit <= 0 {
-		return Serve{}, fmt.Errorf("%s: %d is not a positive number", c.setting("direct-limit"), c.DirectLimit)
+		return fmt.Errorf("%s: %d is not a positive number", c.setting("direct-limit"), c.DirectLimit)
 	}
+	var err error
+	if c.DirectTokens, err = parseTokens(tokens); err != nil {
+		return fmt.Errorf("%s: %v", c.setting("direct-tokens"), err)
+	}
+	return nil
+}
+
+// parseSumDBs parses the checksum databases that verify modules and the
+// names served under /sumdb/, which default to theirs.
+func (c *Serve) parseSumDBs(gosumdb, names string) error {
+	var err error
+	if c.GOSUMDB, err = ParseSumDBs(gosumdb); err != nil {
+		return fmt.Errorf("%s: %v", c.setting("gosumdb"), err)
+	}
+	if names == "" {
+		c.Origins["sumdb"] = c.Origins["gosumdb"]
+		for _, db := range c.GOSUMDB {
+			c.SumDB = append(c.SumDB, db.Name)
+		}
+		return nil
+	}
+	for n := range strings.SplitSeq(names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.SumDB = append(c.SumDB, n)
+		}
+	}
+	return nil
+}
+
+// checkEndpoints checks the URLs of the lock and the trace collector.
+func (c *Serve) checkEndpoints() error {
 	if c.Lock != "" {
 		u, err := url.Parse(c.Lock)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return Serve{}, fmt.Errorf("%s: want redis://[user:password@]host:port[/db] or rediss://…", c.setting("lock"))
+			return fmt.Errorf("%s: want redis://[user:password@]host:port[/db] or rediss://…", c.setting("lock"))
 		}
 	}
 	if c.OTLPEndpoint != "" {
 		u, err := url.Parse(c.OTLPEndpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return Serve{}, fmt.Errorf("%s: want http:// or https://host:port of an OTLP/HTTP collector", c.setting("otlp-endpoint"))
+			return fmt.Errorf("%s: want http:// or https://host:port of an OTLP/HTTP collector", c.setting("otlp-endpoint"))
 		}
 	}
+	return nil
+}
+
+// checkAccess checks that TLS has both its files and that the access rules
+// name only who can sign in.
+func (c *Serve) checkAccess() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return Serve{}, fmt.Errorf("%s and %s: give both the certificate and its key, or neither", c.setting("tls-cert"), c.setting("tls-key"))
+		return fmt.Errorf("%s and %s: give both the certificate and its key, or neither", c.setting("tls-cert"), c.setting("tls-key"))
 	}
-	if len(c.AuthRules) > 0 && c.AuthUsers == "" && c.AuthTokens == "" {
-		for _, r := range c.AuthRules {
-			for _, a := range r.Allow {
-				if a != "anyone" {
-					return Serve{}, fmt.Errorf("auth-rule %q allows %q, but neither --auth-users nor --auth-tokens is set", r.Pattern, a)
-				}
+	if c.AuthUsers != "" || c.AuthTokens != "" {
+		return nil
+	}
+	for _, r := range c.AuthRules {
+		for _, a := range r.Allow {
+			if a != "anyone" {
+				return fmt.Errorf("auth-rule %q allows %q, but neither --auth-users nor --auth-tokens is set", r.Pattern, a)
 			}
 		}
 	}
-	if c.ZipRedirect < 0 {
-		return Serve{}, fmt.Errorf("%s: %v is negative", c.setting("zip-redirect"), c.ZipRedirect)
-	}
-	var err error
-	if c.DirectTokens, err = parseTokens(tokens); err != nil {
-		return Serve{}, fmt.Errorf("%s: %v", c.setting("direct-tokens"), err)
-	}
-	if sumdb == "" {
-		c.Origins["sumdb"] = c.Origins["gosumdb"]
-		for db := range strings.SplitSeq(c.GOSUMDB, ",") {
-			if name := SumDBName(db); name != "" {
-				c.SumDB = append(c.SumDB, name)
-			}
-		}
-	} else {
-		for n := range strings.SplitSeq(sumdb, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				c.SumDB = append(c.SumDB, n)
-			}
-		}
-	}
+	return nil
+}
+
+// checkLog checks the log format and level.
+func (c *Serve) checkLog() error {
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return Serve{}, fmt.Errorf("%s: %q is not text or json", c.setting("log-format"), c.LogFormat)
+		return fmt.Errorf("%s: %q is not text or json", c.setting("log-format"), c.LogFormat)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return Serve{}, fmt.Errorf("%s: %q is not debug, info, warn or error", c.setting("log-level"), c.LogLevel)
+		return fmt.Errorf("%s: %q is not debug, info, warn or error", c.setting("log-level"), c.LogLevel)
+	}
+	return nil
+}
+
+// checkDurations checks that every timeout and lifetime is positive, and
+// the zip redirect's not negative.
+func (c *Serve) checkDurations() error {
+	if c.ZipRedirect < 0 {
+		return fmt.Errorf("%s: %v is negative", c.setting("zip-redirect"), c.ZipRedirect)
 	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
 	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"direct-timeout", c.DirectTimeout}, {"lock-lease", c.LockLease}} {
 		if d.d <= 0 {
-			return Serve{}, fmt.Errorf("%s: %v is not a positive duration", c.setting(d.name), d.d)
+			return fmt.Errorf("%s: %v is not a positive duration", c.setting(d.name), d.d)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // defaultStorage returns the file:// URL of the store under DataDir.
@@ -304,12 +399,7 @@ type Verify struct {
 // ParseVerify parses the flags of "modvault verify", with the same
 // defaults and MODVAULT_* variables as serve for the settings they share.
 func ParseVerify(ctx context.Context, args []string, env Env) (Verify, error) {
-	if env.Getenv == nil {
-		env.Getenv = os.Getenv
-	}
-	if env.GoEnv == nil {
-		env.GoEnv = goEnv
-	}
+	env = env.orDefaults()
 	var v Verify
 	var gosumdb string
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
@@ -333,17 +423,24 @@ func ParseVerify(ctx context.Context, args []string, env Env) (Verify, error) {
 	if gosumdb == "" {
 		gosumdb, _ = fromGoEnv(ctx, env, "GOSUMDB")
 	}
-	if name := SumDBName(gosumdb); name != "" {
-		v.SumDBs = []string{name}
+	dbs, err := ParseSumDBs(gosumdb)
+	if err != nil {
+		return Verify{}, fmt.Errorf("gosumdb: %v", err)
+	}
+	for _, db := range dbs {
+		v.SumDBs = append(v.SumDBs, db.Name)
 	}
 	return v, nil
 }
 
-// setting names a flag as the user set it, for error messages: "--name"
-// or the environment variable.
+// setting names a flag as the user set it, for error messages: "--name",
+// the environment variable, "FILE: name" or "go env NAME".
 func (c *Serve) setting(name string) string {
 	if v, ok := strings.CutPrefix(c.Origins[name], "env "); ok {
 		return v
+	}
+	if strings.HasPrefix(c.Origins[name], "go env ") {
+		return c.Origins[name]
 	}
 	if file, ok := strings.CutPrefix(c.Origins[name], "config "); ok {
 		return file + ": " + name
@@ -355,8 +452,8 @@ func (c *Serve) setting(name string) string {
 // default, to w.
 func ServeUsage(w io.Writer) {
 	var c Serve
-	var sumdb, tokens string
-	fs := serveFlags(&c, &sumdb, &tokens)
+	var raw rawFlags
+	fs := serveFlags(&c, &raw)
 	fs.SetOutput(w)
 	fmt.Fprint(w, "usage: modvault [serve] [flags]\n\n"+
 		"Each flag can also be set with an environment variable named after it\n"+
@@ -366,21 +463,21 @@ func ServeUsage(w io.Writer) {
 }
 
 // serveFlags defines the flags of "modvault serve", storing into c and, for
-// --sumdb and --direct-tokens, into sumdb and tokens.
-func serveFlags(c *Serve, sumdb, tokens *string) *flag.FlagSet {
+// the settings parsed once all are read, into raw.
+func serveFlags(c *Serve, raw *rawFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Config, "config", "", "TOML file of settings, keyed by flag name (list-ttl = \"5m\"); flags and MODVAULT_* variables win over it")
 	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
 	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
 	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
-	fs.StringVar(sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
-	fs.StringVar(&c.GOSUMDB, "gosumdb", "", `checksum database that verifies every module before it is stored, as in GOSUMDB: "name+key [url]", a known name, or off; several separated by commas (default: $GOSUMDB, else go env GOSUMDB)`)
+	fs.StringVar(&raw.sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")
+	fs.StringVar(&raw.gosumdb, "gosumdb", "", `checksum database that verifies every module before it is stored, as in GOSUMDB: "name+key [url]", a known name, or off; several separated by commas (default: $GOSUMDB, else go env GOSUMDB)`)
 	fs.StringVar(&c.GONOSUMDB, "gonosumdb", "", "module path patterns that are not verified and never looked up in a checksum database, as in GONOSUMDB (default: $GONOSUMDB, else --goprivate, else go env)")
 	fs.StringVar(&c.GOPRIVATE, "goprivate", "", "private module path patterns, as in GOPRIVATE: the default of --gonoproxy and --gonosumdb (default: $GOPRIVATE, else go env)")
 	fs.StringVar(&c.GONOPROXY, "gonoproxy", "", "module path patterns fetched from version control only, never from an upstream proxy, as in GONOPROXY (default: $GONOPROXY, else --goprivate, else go env)")
 	fs.IntVar(&c.DirectLimit, "direct-limit", 4, "how many go commands may fetch from version control at once")
 	fs.DurationVar(&c.DirectTimeout, "direct-timeout", 10*time.Minute, "bound on one go command fetching from version control")
-	fs.StringVar(tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
+	fs.StringVar(&raw.tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
 	fs.StringVar(&c.Lock, "lock", "", "redis://host:port URL of a Redis shared by the replicas of one store, so that a cold file is fetched once, not once per replica (default: none)")
 	fs.DurationVar(&c.LockLease, "lock-lease", 30*time.Second, "how long a lock lease lasts without renewal: how long other replicas wait before taking over the fill of a replica that died")
 	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")
@@ -433,42 +530,6 @@ func checkPatterns(list string) error {
 		}
 	}
 	return nil
-}
-
-// SumDBName returns the database name in a GOSUMDB value ("name",
-// "name+key" or "name+key url"), or "" for "off" or an empty value.
-func SumDBName(gosumdb string) string {
-	f := strings.Fields(gosumdb)
-	if len(f) == 0 || f[0] == "off" {
-		return ""
-	}
-	name, _, _ := strings.Cut(f[0], "+")
-	return name
-}
-
-// knownKey returns the verifier key of a checksum database the go command
-// knows by name (cmd/go/internal/modfetch), so that GOSUMDB may name it
-// without a key.
-func knownKey(name string) string {
-	switch name {
-	case "sum.golang.org", "sum.golang.google.cn":
-		return "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
-	}
-	return ""
-}
-
-// SumDBKey returns the verifier key of a GOSUMDB value: the key it gives
-// ("name+hash+key [url]"), or the known key of a database the go command
-// knows by name; "" for off, empty or an unknown name without a key.
-func SumDBKey(gosumdb string) string {
-	f := strings.Fields(gosumdb)
-	if len(f) == 0 || f[0] == "off" {
-		return ""
-	}
-	if strings.Contains(f[0], "+") {
-		return f[0]
-	}
-	return knownKey(f[0])
 }
 
 // DataDir returns modvault's directory under the user's data directory:

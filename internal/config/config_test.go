@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/modvault/modvault/internal/proxytest"
 )
@@ -140,23 +143,6 @@ func TestSumDBPrecedence(t *testing.T) {
 				t.Errorf("sumdb = %q from %q, want %q from %q", c.SumDB, c.Origins["sumdb"], tt.want, tt.wantOrigin)
 			}
 		})
-	}
-}
-
-func TestSumDBName(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                 "",
-		"off":              "",
-		"  off  ":          "",
-		"sum.golang.org":   "sum.golang.org",
-		" sum.golang.org ": "sum.golang.org",
-		"sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8":                          "sum.golang.org",
-		"sum.example.test+abcd1234+AbCd https://sum.example.test/db":                                    "sum.example.test",
-		"sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 https://sum.example.test": "sum.golang.org",
-	} {
-		if got := SumDBName(in); got != want {
-			t.Errorf("SumDBName(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 
@@ -346,30 +332,92 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestSumDBKey(t *testing.T) {
-	const k = "sum.example+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-	for in, want := range map[string]string{
-		"":                            "",
-		"off":                         "",
-		k:                             k,
-		k + " https://db.example/sum": k,
-		"unknown.example":             "",
+// verifierKey returns a new checksum database key named name.
+func verifierKey(t *testing.T, name string) string {
+	t.Helper()
+	_, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vkey
+}
+
+// TestParseSumDBs: a GOSUMDB value is parsed once into its databases, with
+// the key of a database the go command knows by name, and a malformed key
+// or URL is an error.
+func TestParseSumDBs(t *testing.T) {
+	k := verifierKey(t, "sum.example")
+	known := knownKey("sum.golang.org")
+	if !strings.HasPrefix(known, "sum.golang.org+") {
+		t.Fatalf("known key of the default database = %q", known)
+	}
+	for _, tt := range []struct {
+		in   string
+		want []SumDB
+	}{
+		{"", nil},
+		{"off", nil},
+		{"  off  ", nil},
+		{"sum.golang.org", []SumDB{{Name: "sum.golang.org", Key: known}}},
+		{" sum.golang.org ", []SumDB{{Name: "sum.golang.org", Key: known}}},
+		{known + " https://sum.example.test", []SumDB{{Name: "sum.golang.org", Key: known, URL: "https://sum.example.test"}}},
+		{k, []SumDB{{Name: "sum.example", Key: k}}},
+		{k + " https://db.example/sum", []SumDB{{Name: "sum.example", Key: k, URL: "https://db.example/sum"}}},
+		{"unknown.example", []SumDB{{Name: "unknown.example"}}},
+		{k + ", unknown.example,", []SumDB{{Name: "sum.example", Key: k}, {Name: "unknown.example"}}},
 	} {
-		if got := SumDBKey(in); got != want {
-			t.Errorf("SumDBKey(%q) = %q, want %q", in, got, want)
+		got, err := ParseSumDBs(tt.in)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ParseSumDBs(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+		for _, db := range got {
+			if again, err := ParseSumDBs(db.String()); err != nil || !slices.Equal(again, []SumDB{db}) {
+				t.Errorf("ParseSumDBs(%q) of %+v = %+v, %v", db.String(), db, again, err)
+			}
 		}
 	}
-	// The go command's default database is known by name alone.
-	if got := SumDBKey("sum.golang.org"); !strings.HasPrefix(got, "sum.golang.org+") {
-		t.Errorf("SumDBKey of the default database = %q, want its known key", got)
+	for _, in := range []string{
+		"sum.example+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=", // wrong hash
+		"sum.example+zz",
+		k + " ftp://db.example",
+		k + " https://u:s3cret@db.example extra",
+	} {
+		if _, err := ParseSumDBs(in); err == nil {
+			t.Errorf("ParseSumDBs(%q): no error", in)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ParseSumDBs(%q): error shows the password: %v", in, err)
+		}
+	}
+}
+
+// TestMalformedSumDBKey: a GOSUMDB key that is not one stops modvault with
+// an error naming the setting it came from.
+func TestMalformedSumDBKey(t *testing.T) {
+	const bad = "sum.example+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+	for _, tt := range []struct {
+		vars    map[string]string
+		args    []string
+		goEnv   map[string]string
+		setting string
+	}{
+		{home(), []string{"--gosumdb=" + bad}, nil, "--gosumdb"},
+		{with(home(), "MODVAULT_GOSUMDB", bad), nil, nil, "MODVAULT_GOSUMDB"},
+		{with(home(), "GOSUMDB", bad), nil, nil, "GOSUMDB"},
+		{home(), nil, map[string]string{"GOSUMDB": bad}, "go env GOSUMDB"},
+	} {
+		f := &fakeEnv{vars: with(tt.vars, "GOPROXY", "off"), goEnv: tt.goEnv}
+		_, err := ParseServe(context.Background(), tt.args, f.env())
+		if err == nil || !strings.HasPrefix(err.Error(), tt.setting+": ") || !strings.Contains(err.Error(), "key") {
+			t.Errorf("%v %q: error %v, want one naming %s and the key", tt.vars, tt.args, err, tt.setting)
+		}
 	}
 }
 
 // TestSeveralChecksumDatabases: --gosumdb takes several GOSUMDB values
 // separated by commas, and all of them are served under /sumdb/.
 func TestSeveralChecksumDatabases(t *testing.T) {
-	const a = "sum.a.test+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-	const b = "sum.b.test+89abcdef+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA= https://b.test"
+	a := verifierKey(t, "sum.a.test")
+	b := verifierKey(t, "sum.b.test") + " https://b.test"
 	c, err := ParseServe(context.Background(), []string{"--gosumdb", a + "," + b}, Env{
 		Getenv: func(k string) string {
 			return map[string]string{"HOME": "/home/u", "GOPROXY": "off", "GONOSUMDB": "x"}[k]
@@ -381,6 +429,9 @@ func TestSeveralChecksumDatabases(t *testing.T) {
 	}
 	if !slices.Equal(c.SumDB, []string{"sum.a.test", "sum.b.test"}) {
 		t.Errorf("SumDB = %q, want both names", c.SumDB)
+	}
+	if len(c.GOSUMDB) != 2 || c.GOSUMDB[0].Key != a || c.GOSUMDB[1].URL != "https://b.test" {
+		t.Errorf("GOSUMDB = %+v, want both databases", c.GOSUMDB)
 	}
 }
 
@@ -518,7 +569,7 @@ func TestConfigFileErrors(t *testing.T) {
 // its origin, and no secret from a URL, a token or a query parameter.
 func TestSettingsRedactSecrets(t *testing.T) {
 	file := writeConfig(t, `direct-tokens = "git.corp.test=s3cret-file-token"`+"\n"+`lock = "redis://:s3cret-redis@127.0.0.1:6379/0"`+"\n")
-	f := &fakeEnv{vars: with(home(), "GOSUMDB", "off",
+	f := &fakeEnv{vars: with(home(), "GOSUMDB", verifierKey(t, "sum.corp.test")+" https://u:s3cret-sumdb@sum.corp.test",
 		"GOPROXY", "https://user:s3cret-proxy@proxy.corp.test|https://s3cret-tokenuser@other.test,direct",
 		"MODVAULT_STORAGE", "s3://bucket?endpoint=http://u:s3cret-endpoint@minio.test&sas_token=s3cret-sas&region=x",
 		"MODVAULT_CONFIG", file)}
@@ -540,6 +591,9 @@ func TestSettingsRedactSecrets(t *testing.T) {
 	}
 	if v := names["direct-tokens"].Value; v != "git.corp.test=***" {
 		t.Errorf("direct-tokens shown as %q", v)
+	}
+	if v := names["gosumdb"].Value; !strings.HasPrefix(v, "sum.corp.test+") || !strings.HasSuffix(v, " https://***@sum.corp.test") {
+		t.Errorf("gosumdb shown as %q", v)
 	}
 	if v := names["upstream"].Value; !strings.Contains(v, "proxy.corp.test") || !strings.Contains(v, ",direct") {
 		t.Errorf("upstream shown as %q: the redaction lost the list", v)

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/modvault/modvault/internal/redact"
 )
 
 // applyFile applies the settings of a TOML configuration file to fs: each
@@ -93,16 +94,14 @@ type Setting struct {
 // value (secrets redacted) and where it came from.
 func (c Serve) Settings() []Setting {
 	var scratch Serve
-	var sumdb, tokens string
-	fs := serveFlags(&scratch, &sumdb, &tokens)
-	// The flags point into scratch: fill it with c's effective values.
+	var raw rawFlags
+	fs := serveFlags(&scratch, &raw)
+	// The flags point into scratch and raw: fill them with c's effective
+	// values, the tokens already redacted.
 	scratch = c
-	sumdb = strings.Join(c.SumDB, ",")
-	var ts []string
-	for _, t := range c.DirectTokens {
-		ts = append(ts, t.String())
-	}
-	tokens = strings.Join(ts, ",")
+	raw.sumdb = strings.Join(c.SumDB, ",")
+	raw.gosumdb = joinStrings(c.GOSUMDB)
+	raw.tokens = joinStrings(c.DirectTokens)
 	var out []Setting
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name == "config" {
@@ -112,7 +111,7 @@ func (c Serve) Settings() []Setting {
 		if origin == "" {
 			origin = "default"
 		}
-		out = append(out, Setting{Name: f.Name, Value: redactValue(f.Value.String()), Origin: origin})
+		out = append(out, Setting{Name: f.Name, Value: redact.List(f.Value.String()), Origin: origin})
 	})
 	for _, r := range c.AuthRules {
 		out = append(out, Setting{Name: "auth-rule", Value: r.Pattern + " = " + strings.Join(r.Allow, ","), Origin: c.Origins["auth-rule"]})
@@ -120,62 +119,11 @@ func (c Serve) Settings() []Setting {
 	return out
 }
 
-// redactValue hides secrets in a setting's value: the user information of
-// URLs (user names can be tokens too) and query parameters whose names say
-// secret, key, token, password, signature or credential. Lists separated by
-// "," or "|" are redacted entry by entry.
-func redactValue(v string) string {
-	if !strings.Contains(v, "://") && !strings.Contains(v, "@") {
-		return v
+// joinStrings joins the String forms of values with commas.
+func joinStrings[T fmt.Stringer](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = v.String()
 	}
-	var b strings.Builder
-	start := 0
-	for i := 0; i <= len(v); i++ {
-		if i < len(v) && v[i] != ',' && v[i] != '|' {
-			continue
-		}
-		b.WriteString(redactURL(v[start:i]))
-		if i < len(v) {
-			b.WriteByte(v[i])
-		}
-		start = i + 1
-	}
-	return b.String()
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || u.Scheme == "" {
-		if at := strings.LastIndexByte(s, '@'); at >= 0 && !strings.Contains(s, "://") {
-			return "xxxxx" + s[at:] // user:password@host without a scheme
-		}
-		return s
-	}
-	if u.User != nil {
-		u.User = url.User("xxxxx")
-	}
-	q := u.Query()
-	changed := false
-	for k, vs := range q {
-		if len(vs) == 1 && strings.Contains(vs[0], "://") {
-			// A URL in a parameter (an endpoint) may carry its own
-			// user information.
-			if r := redactURL(vs[0]); r != vs[0] {
-				q.Set(k, r)
-				changed = true
-			}
-		}
-		lk := strings.ToLower(k)
-		for _, w := range []string{"secret", "key", "token", "password", "signature", "credential", "sig"} {
-			if strings.Contains(lk, w) {
-				q.Set(k, "xxxxx")
-				changed = true
-				break
-			}
-		}
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return strings.Join(s, ",")
 }

@@ -25,8 +25,8 @@ func TestREADMEDocumentsEveryServeFlag(t *testing.T) {
 		rows[m[1]] = m[0]
 	}
 	var c Serve
-	var sumdb, tokens string
-	fs := serveFlags(&c, &sumdb, &tokens)
+	var raw rawFlags
+	fs := serveFlags(&c, &raw)
 	fs.VisitAll(func(f *flag.Flag) {
 		r, ok := rows[f.Name]
 		if !ok {
@@ -70,9 +70,9 @@ func documentsDefault(row, def string) bool {
 // so a renamed flag cannot leave a deployment silently unconfigured.
 func TestDeployFilesUseKnownSettings(t *testing.T) {
 	var c Serve
-	var sumdb, tokens string
+	var raw rawFlags
 	known := map[string]bool{}
-	serveFlags(&c, &sumdb, &tokens).VisitAll(func(f *flag.Flag) {
+	serveFlags(&c, &raw).VisitAll(func(f *flag.Flag) {
 		known["MODVAULT_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))] = true
 	})
 	files, err := filepath.Glob("../../deploy/kubernetes/*.yaml")

@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +37,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/redact"
 	"github.com/modvault/modvault/internal/upstream"
 )
 
@@ -167,6 +167,7 @@ func New(opts Options) (*Fetcher, error) {
 	env := mergeEnv(os.Environ(), opts.Env)
 	if len(opts.Credentials) > 0 {
 		if env, err = f.writeCredentials(env, opts.Credentials); err != nil {
+			f.Close() // what was written of the credentials
 			return nil, err
 		}
 	}
@@ -490,7 +491,7 @@ func (f *Fetcher) run(ctx context.Context, dir *string, args ...string) (_ []byt
 	if !errors.As(err, &exitErr) {
 		return nil, fmt.Errorf("running go %s: %w", strings.Join(args, " "), err)
 	}
-	return nil, notFound(f.redact(goError(stdout.Bytes(), stderr.Bytes())))
+	return nil, notFound(redact.Text(goError(stdout.Bytes(), stderr.Bytes()), f.secrets...))
 }
 
 // commandKind names the go command run with args for Options.Observe.
@@ -522,17 +523,6 @@ func goError(stdout, stderr []byte) string {
 // notFound is the error for what version control does not have.
 func notFound(text string) error {
 	return &upstream.Error{URL: "direct", Status: http.StatusNotFound, Text: text}
-}
-
-// userinfo matches the credentials part of a URL in a message.
-var userinfo = regexp.MustCompile(`(://)[^/@\s]+@`)
-
-// redact removes configured secrets and URL credentials from a message.
-func (f *Fetcher) redact(s string) string {
-	for _, secret := range f.secrets {
-		s = strings.ReplaceAll(s, secret, "***")
-	}
-	return userinfo.ReplaceAllString(s, "${1}***@")
 }
 
 // writeCredentials writes a .netrc file holding the user's own entries and
@@ -578,8 +568,6 @@ func (f *Fetcher) writeCredentials(env []string, creds []Credential) ([]string, 
 			n++
 		}
 	}
-	// Longest first, so that a secret that contains another is removed whole.
-	slices.SortFunc(f.secrets, func(a, b string) int { return len(b) - len(a) })
 	netrcFile := filepath.Join(dir, "netrc")
 	if err := os.WriteFile(netrcFile, netrc.Bytes(), 0o600); err != nil {
 		return nil, fmt.Errorf("writing credentials: %v", err)

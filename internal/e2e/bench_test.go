@@ -202,7 +202,7 @@ func BenchmarkPrivateColdDownload(b *testing.B) {
 			b.StopTimer()
 			cfg := config.Serve{
 				Storage: (&url.URL{Scheme: "file", Path: filepath.ToSlash(b.TempDir())}).String(), Upstream: "off",
-				GOSUMDB: "off", GONOPROXY: "example.test", GONOSUMDB: "example.test", TempDir: b.TempDir(),
+				GONOPROXY: "example.test", GONOSUMDB: "example.test", TempDir: b.TempDir(),
 				ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
 			}
 			a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), "bench")
@@ -224,7 +224,7 @@ func BenchmarkPrivateColdDownload(b *testing.B) {
 	b.Run("modvault-stored", func(b *testing.B) {
 		cfg := config.Serve{
 			Storage: (&url.URL{Scheme: "file", Path: filepath.ToSlash(b.TempDir())}).String(), Upstream: "off",
-			GOSUMDB: "off", GONOPROXY: "example.test", GONOSUMDB: "example.test", TempDir: b.TempDir(),
+			GONOPROXY: "example.test", GONOSUMDB: "example.test", TempDir: b.TempDir(),
 			ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
 		}
 		a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), "bench")

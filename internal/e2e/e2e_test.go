@@ -79,11 +79,15 @@ func main() { fmt.Println(a.A(), b2.B2(), upper.U, old.Old) }
 // storing it.
 func startModvault(t *testing.T, upstreamURL, gosumdb, storage string) string {
 	t.Helper()
+	dbs, err := config.ParseSumDBs(gosumdb)
+	if err != nil || len(dbs) != 1 {
+		t.Fatalf("GOSUMDB %q: %v", gosumdb, err)
+	}
 	cfg := config.Serve{
 		Storage:         storage,
 		Upstream:        upstreamURL,
-		SumDB:           []string{config.SumDBName(gosumdb)},
-		GOSUMDB:         gosumdb,
+		SumDB:           []string{dbs[0].Name},
+		GOSUMDB:         dbs,
 		ListTTL:         time.Millisecond,
 		FillTimeout:     time.Minute,
 		ShutdownTimeout: time.Second,

@@ -254,7 +254,6 @@ func TestMetricsCountDirectFetches(t *testing.T) {
 	mv := startModvaultWith(t, config.Serve{
 		Storage:       "mem://",
 		Upstream:      "off",
-		GOSUMDB:       "off",
 		GOPRIVATE:     "example.test",
 		GONOPROXY:     "example.test",
 		GONOSUMDB:     "example.test",
@@ -309,7 +308,7 @@ func TestMetricsCountLockLeases(t *testing.T) {
 		Storage:  "mem://",
 		Upstream: up.URL,
 		SumDB:    []string{up.SumDBName},
-		GOSUMDB:  up.GOSUMDB(),
+		GOSUMDB:  []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
 		Lock:     redis.URL(),
 	})
 	c := metricsClient(t)
@@ -404,7 +403,7 @@ func TestReadyz(t *testing.T) {
 // TestReadyzWithoutUpstream: with --upstream off, /readyz says so.
 func TestReadyzWithoutUpstream(t *testing.T) {
 	_, storage := fileStore(t)
-	mv := startModvaultWith(t, config.Serve{Storage: storage, Upstream: "off", GOSUMDB: "off"})
+	mv := startModvaultWith(t, config.Serve{Storage: storage, Upstream: "off"})
 	c := metricsClient(t)
 	mustFetch(t, c, mv+"/example.com/b/@v/v1.0.0.info", http.StatusNotFound)
 	if body := mustFetch(t, c, mv+"/readyz", http.StatusOK); body != "store: ok\nupstream: none (--upstream off): serving from the store alone\n" {

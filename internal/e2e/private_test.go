@@ -119,7 +119,7 @@ func TestPrivateModulesFromVersionControl(t *testing.T) {
 		Storage:       storage,
 		Upstream:      up.URL,
 		SumDB:         []string{up.SumDBName},
-		GOSUMDB:       up.GOSUMDB(),
+		GOSUMDB:       []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
 		GOPRIVATE:     "example.test",
 		GONOPROXY:     "example.test",
 		GONOSUMDB:     "example.test",
@@ -242,7 +242,6 @@ func TestDirectEntryInUpstreamList(t *testing.T) {
 	mv := startModvaultWith(t, config.Serve{
 		Storage:  storage,
 		Upstream: up.URL + ",direct",
-		GOSUMDB:  "off",
 	})
 	g := proxytest.NewGo(t, mv, "off")
 	g.WriteFile("main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/a\"\n\t\"example.test/pub.git\"\n)\n\nfunc main() { fmt.Println(a.A(), pub.Pub) }\n")
@@ -321,7 +320,6 @@ func TestCancelledRequestKillsTheFetch(t *testing.T) {
 	mv := startModvaultWith(t, config.Serve{
 		Storage:   "mem://",
 		Upstream:  "off",
-		GOSUMDB:   "off",
 		GONOPROXY: "example.test",
 		GONOSUMDB: "example.test",
 		TempDir:   tmp,

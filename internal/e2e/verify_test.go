@@ -79,7 +79,7 @@ func TestNoVerifyPatternsSkipVerification(t *testing.T) {
 	mv := startModvaultWith(t, config.Serve{
 		Storage:   "mem://",
 		Upstream:  up.URL,
-		GOSUMDB:   up.GOSUMDB(),
+		GOSUMDB:   []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
 		GONOSUMDB: "example.com/b",
 	})
 	resp, err := http.Get(mv + "/example.com/b/@v/v1.1.0.zip")

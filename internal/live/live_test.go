@@ -33,9 +33,10 @@ import (
 
 // The real upstream, as the go command on this machine is configured.
 var (
-	upstreamList string // go env GOPROXY
-	gosumdb      string // go env GOSUMDB
-	sumdbName    string // the database name in gosumdb
+	upstreamList string         // go env GOPROXY
+	gosumdb      string         // go env GOSUMDB
+	sumdbs       []config.SumDB // gosumdb parsed
+	sumdbName    string         // the name of its database
 	// redactor replaces the upstream's host names in test output, so that
 	// they are never written down.
 	redactor *strings.Replacer
@@ -59,9 +60,10 @@ func setup() error {
 	if gosumdb, err = goEnv("GOSUMDB"); err != nil {
 		return err
 	}
-	if sumdbName = config.SumDBName(gosumdb); sumdbName == "" {
-		return fmt.Errorf("go env GOSUMDB is %q: the live tests need the checksum database on", gosumdb)
+	if sumdbs, err = config.ParseSumDBs(gosumdb); err != nil || len(sumdbs) != 1 {
+		return fmt.Errorf("go env GOSUMDB is %q (%v): the live tests need one checksum database", gosumdb, err)
 	}
+	sumdbName = sumdbs[0].Name
 	proxies, _, err := upstream.ParseList(upstreamList)
 	if err != nil {
 		return fmt.Errorf("go env GOPROXY: %v", err)
@@ -181,7 +183,7 @@ func startModvault(t *testing.T, storage, upstreamList string) *modvault {
 		Storage:         storage,
 		Upstream:        upstreamList,
 		SumDB:           []string{sumdbName},
-		GOSUMDB:         gosumdb, // verify every module before storing it
+		GOSUMDB:         sumdbs, // verify every module before storing it
 		ListTTL:         time.Minute,
 		FillTimeout:     10 * time.Minute,
 		ShutdownTimeout: time.Minute,

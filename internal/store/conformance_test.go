@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modvault/modvault/internal/redact"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/testserver"
 )
@@ -211,7 +212,7 @@ func gcsSigner(t *testing.T, rawURL string) (string, func(*testing.T, string)) {
 		// The V2 string to sign of a GET: method, MD5, type, expiry, resource.
 		sum := sha256.Sum256([]byte("GET\n\n\n" + sq.Get("Expires") + "\n" + su.EscapedPath()))
 		if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
-			t.Errorf("the signature of %s does not verify with the signing key: %v", store.Redact(signed), err)
+			t.Errorf("the signature of %s does not verify with the signing key: %v", redact.URL(signed), err)
 		}
 	}
 	return u.String(), check
@@ -624,9 +625,9 @@ func testSignedURL(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatalf("SignedURL: %v", err)
 	}
-	t.Logf("signed URL: %s", store.Redact(signed))
-	if _, sig := signature(t, signed); strings.Contains(store.Redact(signed), url.QueryEscape(sig)) {
-		t.Errorf("Redact(%q) keeps the signature", signed)
+	t.Logf("signed URL: %s", redact.URL(signed))
+	if _, sig := signature(t, signed); strings.Contains(redact.URL(signed), url.QueryEscape(sig)) {
+		t.Errorf("redact.URL(%q) keeps the signature", signed)
 	}
 
 	status, body := fetch(t, f.b.fetchable(signed))
@@ -663,7 +664,7 @@ func signature(t *testing.T, signed string) (name, value string) {
 			return name, v
 		}
 	}
-	t.Fatalf("no signature found in %s", store.Redact(signed))
+	t.Fatalf("no signature found in %s", redact.URL(signed))
 	return "", ""
 }
 
@@ -698,12 +699,12 @@ func fetch(t *testing.T, rawURL string) (int, []byte) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.Redact(rawURL), err)
+		t.Fatalf("GET %s: %v", redact.URL(rawURL), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.Redact(rawURL), err)
+		t.Fatalf("GET %s: %v", redact.URL(rawURL), err)
 	}
 	return resp.StatusCode, body
 }

@@ -52,6 +52,8 @@ import (
 	_ "gocloud.dev/blob/memblob"   // mem:// URLs
 	_ "gocloud.dev/blob/s3blob"    // s3:// URLs
 	"gocloud.dev/gcerrors"
+
+	"github.com/modvault/modvault/internal/redact"
 )
 
 // ErrExist is returned by [Store.Create] when the key already holds an object.
@@ -80,7 +82,12 @@ type Store struct {
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parsing storage URL %q: %w", rawURL, err)
+		// A *url.Error quotes the URL, secrets included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redact.URL(ue.URL)
+		}
+		return nil, fmt.Errorf("parsing storage URL %q: %w", redact.URL(rawURL), err)
 	}
 	if u.Scheme == "file" {
 		q := u.Query()
@@ -94,8 +101,8 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
 		// The driver's error may quote the URL with its secrets.
-		msg := strings.NewReplacer(rawURL, Redact(rawURL), u.String(), Redact(u.String())).Replace(err.Error())
-		return nil, fmt.Errorf("opening storage %q: %w", Redact(rawURL), &redactedError{msg: msg, err: err})
+		msg := strings.NewReplacer(rawURL, redact.URL(rawURL), u.String(), redact.URL(u.String())).Replace(err.Error())
+		return nil, fmt.Errorf("opening storage %q: %w", redact.URL(rawURL), &redactedError{msg: redact.Text(msg), err: err})
 	}
 	return &Store{bucket: b, url: rawURL, dir: localDir(u), fileblob: u.Scheme == "file"}, nil
 }
@@ -141,45 +148,6 @@ func (s *Store) localPath(key string) string {
 		return ""
 	}
 	return filepath.Join(s.dir, filepath.FromSlash(key))
-}
-
-// Redact returns the storage URL with its secrets replaced, for logs: the
-// password of its user information, and the value of every query
-// parameter whose name suggests a secret (key, secret, token, password,
-// signature, credential), also where a parameter's value is itself a URL
-// with a password.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k, vs := range q {
-			for i, v := range vs {
-				switch {
-				case secretParam(k):
-					vs[i] = "REDACTED"
-				case strings.Contains(v, "://"):
-					vs[i] = Redact(v)
-				}
-			}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
-// secretParam reports whether a query parameter of this name may hold a
-// secret. Signed URLs carry theirs in X-Amz-Signature, Signature and sig.
-func secretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range []string{"secret", "key", "token", "password", "signature", "credential"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return n == "sig"
 }
 
 // Close closes the bucket.

@@ -392,39 +392,19 @@ func TestFileStoreIsPlainTree(t *testing.T) {
 	}
 }
 
-// TestOpenRejectsBadURL checks that an unknown scheme is an error that names
-// the URL without its secrets.
+// TestOpenRejectsBadURL checks that an unknown scheme or a URL that does not
+// parse is an error that names the URL without its secrets.
 func TestOpenRejectsBadURL(t *testing.T) {
-	_, err := store.Open(context.Background(), "nosuchscheme://bucket?secret_key=hunter2")
-	if err == nil {
-		t.Fatal("Open of an unknown scheme succeeded")
-	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("error reveals a secret: %v", err)
-	}
-}
-
-// TestRedact checks that Redact hides the secrets a storage URL or a
-// signed URL may carry, and keeps the rest.
-func TestRedact(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"file:///var/lib/modvault?metadata=skip", "file:///var/lib/modvault?metadata=skip"},
-		{"s3://bucket?endpoint=http://127.0.0.1:9000&region=us-east-1&use_path_style=true",
-			"s3://bucket?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&use_path_style=true"},
-		{"s3://AKIAEXAMPLE:hunter2@bucket?region=us-east-1", "s3://AKIAEXAMPLE:xxxxx@bucket?region=us-east-1"},
-		{"s3://bucket?endpoint=https://user:hunter2@minio.example:9000",
-			"s3://bucket?endpoint=https%3A%2F%2Fuser%3Axxxxx%40minio.example%3A9000"},
-		{"nosuchscheme://bucket?secret_key=hunter2&SessionToken=hunter2", "nosuchscheme://bucket?SessionToken=REDACTED&secret_key=REDACTED"},
-		{"http://127.0.0.1:9000/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=hunter2",
-			"http://127.0.0.1:9000/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED"},
-		{"http://127.0.0.1:10000/devstoreaccount1/c/k?se=2026-01-01T00%3A00%3A00Z&sig=hunter2&sp=r",
-			"http://127.0.0.1:10000/devstoreaccount1/c/k?se=2026-01-01T00%3A00%3A00Z&sig=REDACTED&sp=r"},
-		{"https://storage.example/b/k?Expires=1&GoogleAccessId=a%40b&Signature=hunter2",
-			"https://storage.example/b/k?Expires=1&GoogleAccessId=a%40b&Signature=REDACTED"},
-		{"::not a URL", "(invalid URL)"},
+	for _, rawURL := range []string{
+		"nosuchscheme://bucket?secret_key=hunter2",
+		"s3://AKIAEXAMPLE:hunter2@bucket%zz?region=us-east-1", // does not parse
 	} {
-		if got := store.Redact(c.in); got != c.want {
-			t.Errorf("Redact(%q)\n = %q\nwant %q", c.in, got, c.want)
+		_, err := store.Open(context.Background(), rawURL)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", rawURL)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error reveals a secret: %v", err)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/modvault/modvault/internal/fault"
 	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/redact"
 )
 
 // Proxy is one entry of an upstream list.
@@ -72,29 +73,6 @@ func ParseList(list string) (proxies []Proxy, warnings []string, err error) {
 		proxies = append(proxies, Proxy{URL: strings.TrimSuffix(u.String(), "/"), FallThroughOnAnyError: anyErr})
 	}
 	return proxies, warnings, nil
-}
-
-// RedactList returns a GOPROXY-style list with the user information of its
-// URLs (user names can be tokens too) replaced by "xxxxx", for logs.
-func RedactList(list string) string {
-	var b strings.Builder
-	for list != "" {
-		i := strings.IndexAny(list, ",|")
-		entry, sep := list, ""
-		if i >= 0 {
-			entry, sep, list = list[:i], list[i:i+1], list[i+1:]
-		} else {
-			list = ""
-		}
-		if u, err := url.Parse(strings.TrimSpace(entry)); err == nil && u.User != nil {
-			u.User = url.User("xxxxx")
-			entry = u.String()
-		} else if at := strings.LastIndexByte(entry, '@'); at >= 0 && !strings.Contains(entry, "://") {
-			entry = "xxxxx" + entry[at:] // user:password@host without a scheme
-		}
-		b.WriteString(entry + sep)
-	}
-	return b.String()
 }
 
 // Error is an upstream's answer other than 200 OK. It matches fs.ErrNotExist
@@ -338,7 +316,7 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = redactURL(req.URL) // user names can be tokens too
+			ue.URL = redact.URL(ue.URL) // user names can be tokens too
 		}
 		if ctx.Err() != nil {
 			// Our own deadline or cancellation, not the upstream's fault:
@@ -352,18 +330,7 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorText))
-	return nil, &Error{URL: redactURL(req.URL), Status: resp.StatusCode, Text: errorText(body)}
-}
-
-// redactURL returns u with its user information, if any, replaced by
-// "xxxxx".
-func redactURL(u *url.URL) string {
-	if u.User == nil {
-		return u.String()
-	}
-	c := *u
-	c.User = url.User("xxxxx")
-	return c.String()
+	return nil, &Error{URL: redact.URL(req.URL.String()), Status: resp.StatusCode, Text: errorText(body)}
 }
 
 // escapePath escapes s for a URL path: every byte outside RFC 3986's pchar

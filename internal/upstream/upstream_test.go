@@ -527,17 +527,3 @@ func TestDirectReachesChecksumDatabasesThemselves(t *testing.T) {
 		t.Errorf("the Fetcher got %q", f.paths)
 	}
 }
-
-func TestRedactList(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://p.test,direct":                   "https://p.test,direct",
-		"https://u:pw@p.test/base|https://q.test": "https://xxxxx@p.test/base|https://q.test",
-		"off":                "off",
-		"u:pw@p.test,direct": "xxxxx@p.test,direct",
-		"http://a.test,https://tok@b.test,direct": "http://a.test,https://xxxxx@b.test,direct",
-	} {
-		if got := RedactList(in); got != want {
-			t.Errorf("RedactList(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

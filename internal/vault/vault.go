@@ -579,24 +579,12 @@ func (v *Vault) fillZip(ctx context.Context, mod, version string) error {
 	defer os.Remove(f.Name())
 	defer f.Close()
 
-	body, size, err := v.up.Get(ctx, zipKey)
+	n, err := v.up.GetFile(ctx, zipKey, f, v.opts.MaxZipSize)
+	if errors.Is(err, upstream.ErrTooLarge) {
+		return fmt.Errorf("%w: %s@%s: zip: %v", ErrInvalid, mod, version, err)
+	}
 	if err != nil {
 		return err
-	}
-	if size > v.opts.MaxZipSize {
-		body.Close()
-		return fmt.Errorf("%w: %s@%s: zip of %d bytes is larger than %d bytes", ErrInvalid, mod, version, size, v.opts.MaxZipSize)
-	}
-	n, err := io.Copy(f, io.LimitReader(body, v.opts.MaxZipSize+1))
-	body.Close()
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w: %w", zipKey, upstream.ErrBadResponse, err)
-	}
-	if n > v.opts.MaxZipSize {
-		return fmt.Errorf("%w: %s@%s: zip larger than %d bytes", ErrInvalid, mod, version, v.opts.MaxZipSize)
-	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("downloading %s: %w: got %d of %d bytes", zipKey, upstream.ErrBadResponse, n, size)
 	}
 	mv := module.Version{Path: mod, Version: version}
 	if _, err := modzip.CheckZip(mv, f.Name()); err != nil {

@@ -5,6 +5,11 @@
 // "direct" hands the request to a [Fetcher] that fetches from version
 // control. Module paths matching the private patterns (GONOPROXY) go to that
 // Fetcher only and never to a proxy of the list.
+//
+// An answer's body that sends nothing for the stall timeout fails with a
+// timeout naming its URL. A body that fails half-way counts as that entry's
+// error, as for the go command: [Client.GetBytes] and [Client.GetFile] then
+// try the next entry after "|".
 package upstream
 
 import (

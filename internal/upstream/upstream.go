@@ -5,6 +5,11 @@
 // "direct" hands the request to a [Fetcher] that fetches from version
 // control. Module paths matching the private patterns (GONOPROXY) go to that
 // Fetcher only and never to a proxy of the list.
+//
+// An answer's body that sends nothing for the stall timeout fails with a
+// timeout naming its URL. A body that fails half-way counts as that entry's
+// error, as for the go command: [Client.GetBytes] and [Client.GetFile] then
+// try the next entry after "|".
 package upstream
 
 import (
@@ -154,6 +159,7 @@ type Client struct {
 	private   string
 	sumdbURLs map[string]string
 	observe   func(Target, time.Duration, error)
+	stall     time.Duration
 }
 
 // Options configures a [Client].
@@ -182,6 +188,12 @@ type Options struct {
 	// Fetches that never leave modvault ("off", no upstream) are not
 	// reported. It must be safe for concurrent use.
 	Observe func(target Target, d time.Duration, err error)
+	// StallTimeout is how long the body of an answer may send nothing
+	// before the request is abandoned with an error of kind fault.Timeout
+	// that names the URL. Zero means [DefaultStallTimeout]; a negative
+	// value means no limit (then only the caller's context bounds a
+	// download).
+	StallTimeout time.Duration
 }
 
 // NewTransport returns the transport a [Client] uses by default: a clone of
@@ -200,7 +212,11 @@ func New(proxies []Proxy, opts Options) *Client {
 	if hc == nil {
 		hc = &http.Client{Transport: NewTransport()}
 	}
-	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private, sumdbURLs: opts.SumDBURLs, observe: opts.Observe}
+	stall := opts.StallTimeout
+	if stall == 0 {
+		stall = DefaultStallTimeout
+	}
+	return &Client{proxies: proxies, http: hc, userAgent: opts.UserAgent, direct: opts.Direct, private: opts.Private, sumdbURLs: opts.SumDBURLs, observe: opts.Observe, stall: stall}
 }
 
 // Proxies returns the upstream list.
@@ -214,27 +230,54 @@ const maxErrorText = 1024
 // each proxy's base URL and case-encoded but not URL-escaped, as
 // protocol.Key returns it: "github.com/!azure/x/@v/v1.0.0.info". The caller
 // must close the body. Any other outcome is an error: an [*Error] for an
-// answer, or a wrapped transport error.
+// answer, or a wrapped transport error. Reading the body of an HTTP answer
+// fails with an error of kind fault.Timeout once it sends nothing for the
+// stall timeout.
 //
 // A path under a private module goes to the direct Fetcher alone. A
 // proxy's "not found" for $module/@latest is answered from that proxy's
 // list, as the go command does (see [LatestFromList]).
 func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, error) {
+	var (
+		body io.ReadCloser
+		size int64
+	)
+	err := c.try(ctx, path, func(b io.ReadCloser, n int64) error {
+		body, size = b, n
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return body, size, nil
+}
+
+// try goes down the upstream list for path with the GOPROXY rules and calls
+// use with the body of each 200 answer and its size (-1 if unknown); use
+// must close the body. An error of use counts as that entry's error: after
+// "|", try goes on to the next entry unless use's error is a [localError]
+// (or ctx ended); after ",", it stops, since a body that fails is no "not
+// found". try returns nil once use succeeds, else the last error.
+func (c *Client) try(ctx context.Context, path string, use func(body io.ReadCloser, size int64) error) error {
 	if c.private != "" && !strings.HasPrefix(path, "sumdb/") {
 		req, err := protocol.Parse(path)
 		if err != nil {
 			// Not sent anywhere: a path that is no module proxy path
 			// cannot be checked against the private patterns.
-			return nil, 0, &Error{Text: fmt.Sprintf("not a module proxy path: %v", err)}
+			return &Error{Text: fmt.Sprintf("not a module proxy path: %v", err)}
 		}
 		if module.MatchPrefixPatterns(c.private, req.Module) {
-			return c.fetchDirect(ctx, path)
+			body, size, err := c.fetchDirect(ctx, path)
+			if err != nil {
+				return err
+			}
+			return unwrapLocal(use(body, size))
 		}
 	}
 	lastErr := error(&Error{Text: "not in the store, and there is no upstream to fetch it from"})
 	for _, p := range c.proxies {
 		if p.Off {
-			return nil, 0, &Error{Text: "not in the store, and the upstream list ends with off"}
+			return &Error{Text: "not in the store, and the upstream list ends with off"}
 		}
 		var (
 			body io.ReadCloser
@@ -266,7 +309,13 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 			}
 		}
 		if err == nil {
-			return body, size, nil
+			if err = use(body, size); err == nil {
+				return nil
+			}
+			var local localError
+			if errors.As(err, &local) {
+				return local.err
+			}
 		}
 		lastErr = err
 		if ctx.Err() != nil {
@@ -276,7 +325,7 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 			break
 		}
 	}
-	return nil, 0, lastErr
+	return lastErr
 }
 
 func (c *Client) fetchDirect(ctx context.Context, path string) (io.ReadCloser, int64, error) {
@@ -304,9 +353,14 @@ func (c *Client) report(target Target, start time.Time, err error) {
 	}
 }
 
+// get requests rawURL. The body of the answer, for every status, is
+// watched for stalls (an error body too can hang); closing it releases the
+// request's context.
 func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("upstream request %s: %w", rawURL, err)
 	}
 	if c.userAgent != "" {
@@ -314,6 +368,7 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		cancel(nil)
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			ue.URL = redact.URL(ue.URL) // user names can be tokens too
@@ -325,6 +380,7 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
+	resp.Body = watchBody(resp.Body, redact.URL(req.URL.String()), c.stall, cancel)
 	if resp.StatusCode == http.StatusOK {
 		return resp, nil
 	}
@@ -350,24 +406,6 @@ func escapePath(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// GetBytes is [Client.Get] for small bodies: it reads at most limit bytes and
-// fails if the body is longer.
-func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte, error) {
-	body, _, err := c.Get(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: reading body: %w", ErrBadResponse, path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: %s: body larger than %d bytes", ErrBadResponse, path, limit)
-	}
-	return b, nil
 }
 
 // errorText keeps the first paragraph of an error body, as the go command

@@ -180,24 +180,12 @@ func (v *Vault) fillZip(ctx context.Context, zip protocol.File) error {
 	defer os.Remove(f.Name())
 	defer f.Close()
 
-	body, size, err := v.up.Get(ctx, zip.Key)
+	_, err = v.up.GetFile(ctx, zip.Key, f, v.opts.MaxZipSize)
+	if errors.Is(err, upstream.ErrTooLarge) {
+		return fmt.Errorf("%w: %s: zip: %v", ErrInvalid, mv, err)
+	}
 	if err != nil {
 		return err
-	}
-	if size > v.opts.MaxZipSize {
-		body.Close()
-		return fmt.Errorf("%w: %s: zip of %d bytes is larger than %d bytes", ErrInvalid, mv, size, v.opts.MaxZipSize)
-	}
-	n, err := io.Copy(f, io.LimitReader(body, v.opts.MaxZipSize+1))
-	body.Close()
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w: %w", zip.Key, upstream.ErrBadResponse, err)
-	}
-	if n > v.opts.MaxZipSize {
-		return fmt.Errorf("%w: %s: zip larger than %d bytes", ErrInvalid, mv, v.opts.MaxZipSize)
-	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("downloading %s: %w: got %d of %d bytes", zip.Key, upstream.ErrBadResponse, n, size)
 	}
 	storedMod, err := v.store.ReadAll(ctx, zip.As(protocol.Mod).Key)
 	if err != nil {

@@ -108,6 +108,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		tile = &t
 	}
+	if v := p.verifiers[name]; v != nil && rest == "latest" {
+		p.serveLatest(w, r, v)
+		return
+	}
 	ctx := r.Context()
 	key := "sumdb/" + name + "/" + rest
 	if rest != "latest" {

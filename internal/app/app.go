@@ -45,6 +45,9 @@ type App struct {
 	lock    *lock.Redis     // nil without --lock
 	metrics *metrics.Metrics
 	tracer  *tracing.Tracer // nil without --otlp-endpoint
+	// stopFollowing stops following the checksum databases' tree heads
+	// and waits for it; nil without a verifying database.
+	stopFollowing func()
 	// noUpstream is set when nothing is ever fetched: --upstream off and
 	// no private modules.
 	noUpstream bool
@@ -230,6 +233,15 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		metrics:    m,
 		noUpstream: fetcher == nil && (len(proxies) == 0 || proxies[0].Off),
 	}
+	if len(verifiers) > 0 {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			checksumdb.All(verifiers).Follow(fctx, checksumdb.FollowOptions{})
+		}()
+		a.stopFollowing = func() { cancel(); <-done }
+	}
 	srvOpts.Ready = a.ready
 	srvOpts.Catalog = catalog.New(st, log)
 	if guard != nil {
@@ -343,6 +355,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close releases the store and removes the direct fetches' temporary
 // files. Use it when the App is not run with Serve.
 func (a *App) Close() error {
+	if a.stopFollowing != nil {
+		a.stopFollowing()
+	}
 	var errs []error
 	if a.direct != nil {
 		errs = append(errs, a.direct.Close())

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/modvault/modvault/internal/upstream"
 )
 
 // DefaultFollowEvery is how often [Verifier.Follow] reads the upstream's
@@ -59,7 +61,13 @@ func (v *Verifier) Follow(ctx context.Context, opts FollowOptions) {
 		case <-timer.C:
 		}
 		last = time.Now()
-		if err := v.Refresh(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrSecurity) {
+		var ue *upstream.Error
+		switch err := v.Refresh(ctx); {
+		case err == nil, ctx.Err() != nil, errors.Is(err, ErrSecurity):
+			// A fork was logged when it was found.
+		case errors.As(err, &ue) && ue.URL == "":
+			v.ops.log.Debug("no upstream to follow the checksum database's tree head from", "db", v.name)
+		default:
 			v.ops.log.Warn("following the checksum database's tree head failed", "db", v.name, "err", err)
 		}
 		timer.Reset(every)

@@ -6,7 +6,8 @@
 // upstream proxies' own /sumdb/$name/ endpoints answer is kept there, under
 // the same paths: the same keys the [Verifier] caches its reads under. So a
 // go command with GOSUMDB on can verify every module modvault holds while
-// the upstream is gone.
+// the upstream is gone. For a database with a [Verifier], /latest is the
+// verifier's head, which [Verifier.Follow] keeps current (see head.go).
 package checksumdb
 
 import (

@@ -188,27 +188,37 @@ func (o *clientOps) mirror(ctx context.Context, cur, newer tlog.Tree) error {
 		return nil
 	}
 	from = min(max(from, newer.N-maxMirror), newer.N)
-	tiles := tlog.NewTiles(tileHeight, from, newer.N)
-	for start := 0; newer.N > 0; start += mirrorBatch {
-		batch := tiles[start:min(start+mirrorBatch, len(tiles))]
-		indexes := make([]int64, len(batch))
-		for i, t := range batch {
-			// The last hash of t: TileHashReader reads t (at newer's
+	if newer.N > 0 {
+		if err := o.storeTiles(ctx, newer, tlog.NewTiles(tileHeight, from, newer.N)); err != nil {
+			return fmt.Errorf("storing the tiles of %s up to tree#%d: %w", o.name, newer.N, err)
+		}
+	}
+	return o.store.Put(ctx, o.mirroredKey(), strings.NewReader(strconv.FormatInt(newer.N, 10)))
+}
+
+// storeTiles stores tiles of tree, mirrorBatch at a time, each
+// authenticated against tree's hash together with the tiles of tree's
+// right edge, which are stored too (even for no tiles).
+func (o *clientOps) storeTiles(ctx context.Context, tree tlog.Tree, tiles []tlog.Tile) error {
+	for {
+		n := min(mirrorBatch, len(tiles))
+		indexes := make([]int64, n)
+		for i, t := range tiles[:n] {
+			// The last hash of t: TileHashReader reads t (at tree's
 			// width) and the tiles that authenticate it.
 			indexes[i] = tlog.StoredHashIndex(t.L*t.H, t.N<<t.H+int64(t.W)-1)
 		}
 		r := o.newTileReader(ctx)
-		if _, err := tlog.TileHashReader(newer, r).ReadHashes(indexes); err != nil {
-			return fmt.Errorf("storing the tiles of %s up to tree#%d: %w", o.name, newer.N, err)
+		if _, err := tlog.TileHashReader(tree, r).ReadHashes(indexes); err != nil {
+			return err
 		}
 		if err := r.commit(); err != nil {
 			return err
 		}
-		if start+mirrorBatch >= len(tiles) {
-			break
+		if tiles = tiles[n:]; len(tiles) == 0 {
+			return nil
 		}
 	}
-	return o.store.Put(ctx, o.mirroredKey(), strings.NewReader(strconv.FormatInt(newer.N, 10)))
 }
 
 // swapConfig replaces configuration file's content old with new in the

@@ -348,8 +348,15 @@ func TestReadyz(t *testing.T) {
 	mv := startModvault(t, up.URL, up.GOSUMDB(), storage)
 	c := metricsClient(t)
 
-	if body := mustFetch(t, c, mv+"/readyz", http.StatusOK); body != "store: ok\nupstream: no request yet\n" {
-		t.Errorf("/readyz at start: %q", body)
+	// modvault follows the checksum database's tree head from its start.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		body := mustFetch(t, c, mv+"/readyz", http.StatusOK)
+		if strings.HasPrefix(body, "store: ok\nupstream sumdb: ok (last request ") {
+			break
+		}
+		if body != "store: ok\nupstream: no request yet\n" || time.Now().After(deadline) {
+			t.Fatalf("/readyz at start: %q, want the checksum database modvault follows from its start", body)
+		}
 	}
 	mustFetch(t, c, mv+"/example.com/b/@v/v1.0.0.info", http.StatusOK)
 	body := mustFetch(t, c, mv+"/readyz", http.StatusOK)

@@ -95,6 +95,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		a.loadTLS,
 		a.newVault,
 		a.newHandler,
+		func() error { return a.followSumDBs(ctx) },
 	} {
 		if err := step(); err != nil {
 			return nil, err

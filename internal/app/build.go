@@ -142,10 +142,11 @@ func (a *App) newTracer(ctx context.Context, version string) error {
 // "direct" entry and private modules to the direct fetcher.
 func (a *App) newUpstream(version string) error {
 	opts := upstream.Options{
-		UserAgent: "modvault/" + version,
-		Private:   a.cfg.GONOPROXY,
-		SumDBURLs: make(map[string]string),
-		Observe:   a.metrics.ObserveUpstream,
+		UserAgent:    "modvault/" + version,
+		Private:      a.cfg.GONOPROXY,
+		SumDBURLs:    make(map[string]string),
+		Observe:      a.metrics.ObserveUpstream,
+		StallTimeout: a.cfg.StallTimeout,
 	}
 	for _, db := range a.cfg.GOSUMDB {
 		if db.URL != "" {
@@ -312,5 +313,23 @@ func (a *App) newHandler() error {
 		h = route.Handler(h)
 	}
 	a.Handler = h
+	return nil
+}
+
+// followSumDBs keeps the verified checksum databases' tree heads current
+// while the upstream is reachable (checksumdb.Verifier.Follow), until
+// Close. It runs last, so that nothing is left running when an earlier
+// step fails.
+func (a *App) followSumDBs(ctx context.Context) error {
+	if len(a.verifiers) == 0 || a.noUpstream {
+		return nil
+	}
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		checksumdb.All(a.verifiers).Follow(fctx, checksumdb.FollowOptions{Every: a.cfg.SumDBRefresh})
+	}()
+	a.onClose(func() error { cancel(); <-done; return nil })
 	return nil
 }

@@ -6,7 +6,8 @@
 // upstream proxies' own /sumdb/$name/ endpoints answer is kept there, under
 // the same paths: the same keys the [Verifier] caches its reads under. So a
 // go command with GOSUMDB on can verify every module modvault holds while
-// the upstream is gone.
+// the upstream is gone. For a database with a [Verifier], /latest is the
+// verifier's head, which [Verifier.Follow] keeps current (see head.go).
 package checksumdb
 
 import (
@@ -109,6 +110,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rt route.Route) er
 	lookup := strings.HasPrefix(rest, "lookup/")
 	if lookup && p.NoLookup != "" && (db.Module == "" || module.MatchPrefixPatterns(p.NoLookup, db.Module)) {
 		return fmt.Errorf("%w: private module paths are not looked up in a checksum database (GONOSUMDB/GOPRIVATE); set GONOSUMDB or GOPRIVATE for them in the go command", fault.ErrNotFound)
+	}
+	if v := p.verifiers[db.Name]; v != nil && rest == "latest" {
+		return p.serveLatest(w, r, v)
 	}
 	ctx := r.Context()
 	key := "sumdb/" + db.Name + "/" + rest

@@ -55,9 +55,10 @@ func (e *MismatchError) Unwrap() error { return ErrMismatch }
 // kept in the store under sumdb/$name/, so every new tree is proved
 // consistent with the last one, across restarts.
 type Verifier struct {
-	name   string
-	client *sumdb.Client
-	ops    *clientOps
+	name    string
+	client  *sumdb.Client
+	ops     *clientOps
+	refresh sync.Mutex // serializes Refresh
 }
 
 // NewVerifier returns a Verifier for the database with verifier key vkey
@@ -70,7 +71,7 @@ func NewVerifier(vkey string, up *upstream.Client, st *store.Store, log *slog.Lo
 	if log == nil {
 		log = slog.Default()
 	}
-	ops := &clientOps{name: v.Name(), key: vkey, up: up, store: st, log: log}
+	ops := &clientOps{name: v.Name(), key: vkey, up: up, store: st, log: log, headMoved: make(chan struct{}, 1)}
 	return &Verifier{name: v.Name(), client: sumdb.NewClient(ops), ops: ops}, nil
 }
 
@@ -150,6 +151,9 @@ type clientOps struct {
 	log    *slog.Logger
 	mu     sync.Mutex // serializes WriteConfig's compare-and-swap
 	forked atomic.Bool
+	// headMoved gets a value (if it has none) when a lookup moved the
+	// head forward, for Follow.
+	headMoved chan struct{}
 }
 
 // remoteTimeout bounds one request to the database (sumdb.ClientOps has no
@@ -177,17 +181,18 @@ func (o *clientOps) ReadConfig(file string) ([]byte, error) {
 	return b, err
 }
 
+// WriteConfig is called by the sumdb client only to move the head forward,
+// to a tree it proved consistent and passes on in a lookup: Follow is told,
+// to store the tiles a client holding that head may ask for.
 func (o *clientOps) WriteConfig(file string, old, new []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	cur, err := o.ReadConfig(file)
-	if err != nil {
+	if err := o.swapConfig(file, old, new); err != nil {
 		return err
 	}
-	if !bytes.Equal(cur, old) {
-		return sumdb.ErrWriteConflict
+	select {
+	case o.headMoved <- struct{}{}:
+	default:
 	}
-	return o.store.Put(context.Background(), "sumdb/"+file, bytes.NewReader(new))
+	return nil
 }
 
 func (o *clientOps) ReadCache(file string) ([]byte, error) {

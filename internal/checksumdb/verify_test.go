@@ -32,6 +32,9 @@ type testDatabase struct {
 	dbs    [2]http.Handler
 	forked atomic.Bool
 	URL    string
+	srv    *httptest.Server
+	// latests counts the requests for /latest.
+	latests atomic.Int64
 }
 
 func newTestDatabase(t *testing.T) *testDatabase {
@@ -64,10 +67,13 @@ func newNamedTestDatabase(t *testing.T, name string, knows func(path string) boo
 		if d.forked.Load() {
 			i = 1
 		}
+		if strings.HasSuffix(r.URL.Path, "/latest") {
+			d.latests.Add(1)
+		}
 		d.dbs[i].ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	d.URL = srv.URL
+	d.URL, d.srv = srv.URL, srv
 	return d
 }
 

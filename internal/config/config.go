@@ -49,6 +49,8 @@ type Serve struct {
 	AuthRules       []AuthRule    // who may fetch which modules; only in the config file
 	ListTTL         time.Duration // how long upstream list and latest answers are reused
 	FillTimeout     time.Duration // bound on one fill from the upstream
+	StallTimeout    time.Duration // an upstream body that sends nothing this long fails
+	SumDBRefresh    time.Duration // how often the checksum databases' tree heads are followed
 	TempDir         string        // where zips wait while they are validated
 	ShutdownTimeout time.Duration // how long shutdown waits for requests and fills
 	LogFormat       string        // text or json
@@ -367,7 +369,7 @@ func (c *Serve) checkDurations() error {
 	for _, d := range []struct {
 		name string
 		d    time.Duration
-	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"direct-timeout", c.DirectTimeout}, {"lock-lease", c.LockLease}} {
+	}{{"list-ttl", c.ListTTL}, {"fill-timeout", c.FillTimeout}, {"stall-timeout", c.StallTimeout}, {"sumdb-refresh", c.SumDBRefresh}, {"shutdown-timeout", c.ShutdownTimeout}, {"direct-timeout", c.DirectTimeout}, {"lock-lease", c.LockLease}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: %v is not a positive duration", c.setting(d.name), d.d)
 		}
@@ -488,6 +490,8 @@ func serveFlags(c *Serve, raw *rawFlags) *flag.FlagSet {
 	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "file of bearer tokens, one \"name:sha256:HEX\" line each; turns access control on, with the auth-rule tables of the config file")
 	fs.DurationVar(&c.ListTTL, "list-ttl", time.Minute, "how long upstream list and latest answers are reused")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", 10*time.Minute, "bound on one fill from the upstream")
+	fs.DurationVar(&c.StallTimeout, "stall-timeout", 30*time.Second, "an upstream answer whose body sends nothing for this long fails (504, or the next entry after |)")
+	fs.DurationVar(&c.SumDBRefresh, "sumdb-refresh", time.Hour, "how often the verified checksum databases' latest tree heads are fetched, proved and stored")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and fills in flight")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")

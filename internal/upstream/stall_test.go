@@ -124,7 +124,7 @@ func TestStalledBodyFailsWithinTheStallTimeout(t *testing.T) {
 				t.Errorf("error %v: want a timeout (context.DeadlineExceeded), not a bad response", err)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, "http://xxxxx@"+strings.TrimPrefix(up.URL, "http://")+"/"+path) || strings.Contains(msg, "s3cret") {
+			if !strings.Contains(msg, "http://***@"+strings.TrimPrefix(up.URL, "http://")+"/"+path) || strings.Contains(msg, "s3cret") {
 				t.Errorf("error %q: want the redacted upstream URL of %s", msg, path)
 			}
 			waitFor(t, "the upstream to see the connection cut", func() bool { return up.hungUp.Load() == 1 })

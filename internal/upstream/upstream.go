@@ -356,8 +356,8 @@ func (c *Client) report(target Target, start time.Time, err error) {
 // get requests rawURL. The body of the answer, for every status, is
 // watched for stalls (an error body too can hang); closing it releases the
 // request's context.
-func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
+func (c *Client) get(parent context.Context, rawURL string) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(parent)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		cancel(nil)
@@ -373,7 +373,7 @@ func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error)
 		if errors.As(err, &ue) {
 			ue.URL = redact.URL(ue.URL) // user names can be tokens too
 		}
-		if ctx.Err() != nil {
+		if parent.Err() != nil {
 			// Our own deadline or cancellation, not the upstream's fault:
 			// its kind is fault.Timeout or fault.Canceled.
 			return nil, err

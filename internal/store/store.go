@@ -46,7 +46,9 @@ var ErrExist = fs.ErrExist
 
 // ErrKeyRefused is matched by the errors of operations on a key that the
 // backend cannot hold at all: a name longer than the file system allows, a
-// key longer than the service accepts, a name the backend refuses. Such a
+// key longer than the service accepts, a name the backend refuses. (Object
+// stores, memory included, refuse keys over 1024 bytes and elements over
+// 255 bytes alike, before asking the service.) Such a
 // key holds no object, so reads find nothing ([Store.Open], [Store.ReadAll]
 // and [Store.Delete] return an error that also matches fs.ErrNotExist and
 // is of fault kind NotFound; [Store.Exists] reports false; listings are
@@ -73,7 +75,7 @@ type backend interface {
 	walk(ctx context.Context, prefix string, fn func(Entry) bool) error
 	signedURL(ctx context.Context, key string, expiry time.Duration) (string, error)
 	// refuses reports whether err is the backend's answer that it cannot
-	// hold a key at all, with a short reason ("file name too long").
+	// hold a key at all, with a short reason for error messages.
 	refuses(err error) (reason string, ok bool)
 	close() error
 }

@@ -410,9 +410,10 @@ func (f *fileStore) close() error { return f.blob.close() }
 
 // nameRefused reports whether err is the operating system's answer that no
 // file can have the name asked for: a name or path longer than it allows
-// (ENAMETOOLONG), bytes the file system does not take in a name (EILSEQ,
-// or EINVAL from a call that takes a name), or a prefix of the name that
-// is a file (ENOTDIR: an object is stored at a prefix of the key).
+// (ENAMETOOLONG), or bytes the file system does not take in a name
+// (EILSEQ, or EINVAL from a call that takes a name). ENOTDIR is not such an
+// answer: it is also what a store whose directory was replaced by a file
+// gets, which must fail, not look empty.
 func nameRefused(err error) (reason string, ok bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
@@ -423,8 +424,6 @@ func nameRefused(err error) (reason string, ok bool) {
 		return "it, or a name in it, is longer than the file system allows", true
 	case syscall.EILSEQ:
 		return "the file system refuses a name in it", true
-	case syscall.ENOTDIR:
-		return "an object is stored at a prefix of it", true
 	case syscall.EINVAL:
 		var pe *fs.PathError
 		var le *os.LinkError

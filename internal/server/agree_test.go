@@ -74,7 +74,7 @@ func TestAccessControlAndServerAgree(t *testing.T) {
 		fetched := newPaths(before, up.RequestPaths())
 		denied := r.status == http.StatusNotFound && string(r.body) == auth.NotFound
 
-		u, err := url.Parse("http://modvault" + p)
+		u, err := url.ParseRequestURI(p) // as net/http reads the request line
 		if err != nil || !strings.HasPrefix(p, "/") || r.status == http.StatusBadRequest && !denied && len(fetched) == 0 && strings.ContainsAny(p, " \x00") {
 			// The HTTP server refused the request line itself.
 			if len(fetched) > 0 {

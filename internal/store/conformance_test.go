@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modvault/modvault/internal/fault"
+	"github.com/modvault/modvault/internal/proxytest"
 	"github.com/modvault/modvault/internal/redact"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/testserver"
@@ -93,6 +95,7 @@ func TestConformance(t *testing.T) {
 		{"EveryKeyReadsBack", plain(testEveryKeyReadsBack)},
 		{"ListDuringWrites", plain(testListDuringWrites)},
 		{"SignedURL", testSignedURL},
+		{"UnholdableKeys", plain(testUnholdableKeys)},
 	}
 	var ran []string
 	for _, b := range backends {
@@ -707,4 +710,96 @@ func fetch(t *testing.T, rawURL string) (int, []byte) {
 		t.Fatalf("GET %s: %v", redact.URL(rawURL), err)
 	}
 	return resp.StatusCode, body
+}
+
+// testUnholdableKeys checks keys that a backend may be unable to hold: every
+// read finds nothing, with a short error that matches fs.ErrNotExist; a
+// write either stores the object whole or is refused with a short error
+// matching store.ErrKeyRefused, of fault kind Invalid, and leaves nothing
+// behind. No backend holds an element longer than file systems allow (255
+// bytes) or a key longer than the operating system takes in a path (4096
+// bytes); a 2000-byte key fits a file store, but not the object services.
+func testUnholdableKeys(t *testing.T, st *store.Store, dir string) {
+	ctx := context.Background()
+	const maxErrLen = 300 // an error message a person can read
+	for _, tc := range []struct {
+		name, mod string
+		refused   bool // on every backend
+	}{
+		{"300-byte element", "example.com/" + strings.Repeat("x", 300), true},
+		{"2000-byte key", "example.com/" + strings.Repeat("abcdefghi/", 198) + "m", false},
+		{"5000-byte key", "example.com/" + strings.Repeat("abcdefghi/", 498) + "m", true},
+	} {
+		prefix := tc.mod + "/@v/"
+		key := prefix + "v1.0.0.info"
+		checkRead := func(what string, err error) {
+			t.Helper()
+			switch {
+			case !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("%s: %s = %v, want an error matching fs.ErrNotExist", tc.name, what, err)
+			case fault.Of(err) != fault.NotFound:
+				t.Errorf("%s: %s: fault kind %v, want NotFound: %v", tc.name, what, fault.Of(err), err)
+			case len(err.Error()) > maxErrLen:
+				t.Errorf("%s: %s: error of %d bytes, want at most %d: %v", tc.name, what, len(err.Error()), maxErrLen, err)
+			}
+		}
+		checkAbsent := func() {
+			t.Helper()
+			_, err := st.Open(ctx, key)
+			checkRead("Open", err)
+			_, err = st.ReadAll(ctx, key)
+			checkRead("ReadAll", err)
+			checkRead("Delete", st.Delete(ctx, key))
+			if ok, err := st.Exists(ctx, key); ok || err != nil {
+				t.Errorf("%s: Exists = %v, %v, want false, nil", tc.name, ok, err)
+			}
+			for _, p := range []string{prefix, tc.mod, tc.mod + "/"} {
+				if got := listKeys(t, st, p); len(got) != 0 {
+					t.Errorf("%s: List(%.40q...) = %q, want nothing", tc.name, p, got)
+				}
+				var walked []string
+				if err := st.Walk(ctx, p, func(e store.Entry) bool { walked = append(walked, e.Key); return true }); err != nil || len(walked) != 0 {
+					t.Errorf("%s: Walk(%.40q...) = %q, %v, want nothing", tc.name, p, walked, err)
+				}
+			}
+		}
+		checkAbsent()
+
+		data := []byte(`{"Version":"v1.0.0"}`)
+		err := st.Create(ctx, key, bytes.NewReader(data))
+		if err != nil {
+			switch {
+			case !errors.Is(err, store.ErrKeyRefused) || errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist):
+				t.Errorf("%s: Create = %v, want an error matching store.ErrKeyRefused only", tc.name, err)
+			case fault.Of(err) != fault.Invalid:
+				t.Errorf("%s: Create: fault kind %v, want Invalid: %v", tc.name, fault.Of(err), err)
+			case len(err.Error()) > maxErrLen:
+				t.Errorf("%s: Create: error of %d bytes, want at most %d: %v", tc.name, len(err.Error()), maxErrLen, err)
+			}
+			if err := st.Put(ctx, key, bytes.NewReader(data)); !errors.Is(err, store.ErrKeyRefused) || fault.Of(err) != fault.Invalid {
+				t.Errorf("%s: Create was refused, Put = %v (fault kind %v), want refused too", tc.name, err, fault.Of(err))
+			}
+			t.Logf("%s: refused: %v", tc.name, err)
+			checkAbsent()
+			continue
+		}
+		t.Logf("%s: held", tc.name)
+		if tc.refused {
+			t.Errorf("%s: Create succeeded, want it refused", tc.name)
+		}
+		if got := readObject(t, st, key); !bytes.Equal(got, data) {
+			t.Errorf("%s: reads back as %q, want %q", tc.name, got, data)
+		}
+		if got := listKeys(t, st, prefix); !slices.Equal(got, []string{key}) {
+			t.Errorf("%s: List of its prefix = %d keys, want the one created", tc.name, len(got))
+		}
+		if err := st.Delete(ctx, key); err != nil {
+			t.Errorf("%s: Delete: %v", tc.name, err)
+		}
+	}
+	if dir != "" {
+		if files := proxytest.TreeFiles(t, dir); len(files) != 0 {
+			t.Errorf("the file store holds %d files, want none: %.200q", len(files), keysOf(files))
+		}
+	}
 }

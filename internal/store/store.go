@@ -1,9 +1,94 @@
-// Package store keeps modvault's objects in a bucket opened from a
-// gocloud.dev/blob URL, which chooses the backend:
+// Package store keeps modvault's objects in a local directory or a bucket
+// named by a gocloud.dev/blob URL (see [Open]). On every backend:
 //
-//   - file:///path: a local directory (the embedded default), kept as a
-//     plain GOPROXY=file:// tree; reads, existence checks, listings and
-//     writes of ordinary keys go to the file system directly.
+//   - Writes are atomic: a reader sees either nothing or the whole object
+//     (a temporary file renamed or linked into place; an upload that the
+//     service makes visible only when it completes).
+//   - [Store.Create] is create-once: of concurrent Creates of one key, from
+//     one process or from many sharing the bucket, exactly one succeeds.
+//   - A failed write leaves nothing behind: no object and no temporary
+//     file; a failed [Store.Put] keeps the object it would have replaced.
+//   - Objects are streamed, never held in memory whole (except by mem://).
+//   - Errors say what happened, for errors.Is and fault.Of: a missing object
+//     matches fs.ErrNotExist, a refused Create [ErrExist]. A key that the
+//     backend cannot hold at all holds no object: reads find nothing, and
+//     writes fail with an error matching [ErrKeyRefused].
+//
+// A file:// directory tree is served by its own implementation, which works
+// on the file system directly (file.go); every other URL by one over the
+// gocloud.dev/blob bucket (blob.go). [Open] chooses once.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob:// URLs
+	_ "gocloud.dev/blob/fileblob"  // file:// URLs
+	_ "gocloud.dev/blob/gcsblob"   // gs:// URLs
+	_ "gocloud.dev/blob/memblob"   // mem:// URLs
+	_ "gocloud.dev/blob/s3blob"    // s3:// URLs
+	"gocloud.dev/gcerrors"
+
+	"github.com/modvault/modvault/internal/fault"
+	"github.com/modvault/modvault/internal/redact"
+)
+
+// ErrExist is returned by [Store.Create] when the key already holds an object.
+var ErrExist = fs.ErrExist
+
+// ErrKeyRefused is matched by the errors of operations on a key that the
+// backend cannot hold at all: a name longer than the file system allows, a
+// key longer than the service accepts, a name the backend refuses. (Object
+// stores, memory included, refuse keys over 1024 bytes and elements over
+// 255 bytes alike, before asking the service.) Such a
+// key holds no object, so reads find nothing ([Store.Open], [Store.ReadAll]
+// and [Store.Delete] return an error that also matches fs.ErrNotExist and
+// is of fault kind NotFound; [Store.Exists] reports false; listings are
+// empty), and [Store.Put] and [Store.Create] return an error of fault kind
+// Invalid.
+var ErrKeyRefused = errors.New("the store cannot hold this key")
+
+// Store is a bucket of immutable objects.
+type Store struct {
+	b backend
+}
+
+// backend is the storage under a Store: a fileStore for a local directory
+// tree, a blobStore for every other bucket. Store gives its errors context
+// and meaning ([Store.wrap]); a backend returns its own errors, and says
+// which of them refuse a key.
+type backend interface {
+	open(ctx context.Context, key string) (Object, error)
+	readAll(ctx context.Context, key string) ([]byte, error)
+	exists(ctx context.Context, key string) (bool, error)
+	write(ctx context.Context, key string, r io.Reader, ifNotExist bool) error
+	delete(ctx context.Context, key string) error
+	list(ctx context.Context, prefix string, fn func(Entry) bool) error
+	walk(ctx context.Context, prefix string, fn func(Entry) bool) error
+	signedURL(ctx context.Context, key string, expiry time.Duration) (string, error)
+	// refuses reports whether err is the backend's answer that it cannot
+	// hold a key at all, with a short reason for error messages.
+	refuses(err error) (reason string, ok bool)
+	close() error
+}
+
+// Open opens the store named by a gocloud.dev/blob URL, which chooses the
+// backend:
+//
+//   - file:///path: a local directory (the embedded default), created if
+//     needed and kept as a plain GOPROXY=file:// tree: no metadata side
+//     files, and temporary files next to their final names, so the final
+//     rename never crosses file systems (the URL's own query parameters
+//     take precedence).
 //   - mem://: memory, for tests.
 //   - s3://BUCKET?region=R: Amazon S3, or an S3-compatible store (MinIO,
 //     Cloudflare R2, Ceph...) with endpoint=URL and use_path_style=true;
@@ -15,70 +100,6 @@
 //     AZURE_STORAGE_KEY, AZURE_STORAGE_CONNECTION_STRING or Azure identity;
 //     domain=HOST:PORT&protocol=http reaches an emulator such as Azurite.
 //     The container must exist.
-//
-// Every write is atomic: a reader sees either nothing or the whole object,
-// on every backend (a temporary file renamed or linked into place; an
-// object that the service makes visible only when its upload completes).
-// [Store.Create] is create-once: of concurrent Creates of one key, from
-// one process or from many sharing the bucket, exactly one succeeds. Large
-// objects are streamed, never held in memory whole (except by mem://).
-// Not-found errors match fs.ErrNotExist and refused Creates fs.ErrExist,
-// so callers use errors.Is.
-package store
-
-import (
-	"cmp"
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"math/rand/v2"
-	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
-
-	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // azblob:// URLs
-	_ "gocloud.dev/blob/fileblob"  // file:// URLs
-	_ "gocloud.dev/blob/gcsblob"   // gs:// URLs
-	_ "gocloud.dev/blob/memblob"   // mem:// URLs
-	_ "gocloud.dev/blob/s3blob"    // s3:// URLs
-	"gocloud.dev/gcerrors"
-
-	"github.com/modvault/modvault/internal/redact"
-)
-
-// ErrExist is returned by [Store.Create] when the key already holds an object.
-var ErrExist = fs.ErrExist
-
-// Store is a bucket of immutable objects.
-type Store struct {
-	bucket *blob.Bucket
-	url    string
-	// dir is the directory of a file:// store whose metadata is skipped,
-	// read directly (without the blob layer's per-call cost) by Open and
-	// Exists; "" for other stores.
-	dir string
-	// fileblob reports whether the bucket is a file:// one.
-	fileblob bool
-	// commits serializes the final step of the Creates of one key where
-	// they check that the file does not exist and then rename.
-	commits keyLocks
-}
-
-// Open opens the bucket named by a gocloud.dev/blob URL. For file:// URLs it
-// creates the directory if needed, writes temporary files next to their final
-// names (so the final rename never crosses file systems) and writes no
-// metadata side files, so the directory stays a plain GOPROXY=file:// tree;
-// the URL's own query parameters take precedence.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -104,7 +125,14 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		msg := strings.NewReplacer(rawURL, redact.URL(rawURL), u.String(), redact.URL(u.String())).Replace(err.Error())
 		return nil, fmt.Errorf("opening storage %q: %w", redact.URL(rawURL), &redactedError{msg: redact.Text(msg), err: err})
 	}
-	return &Store{bucket: b, url: rawURL, dir: localDir(u), fileblob: u.Scheme == "file"}, nil
+	if u.Scheme != "file" {
+		return &Store{b: &blobStore{bucket: b}}, nil
+	}
+	fb := &blobStore{bucket: b, fileblob: true}
+	if dir := localDir(u); dir != "" {
+		return &Store{b: &fileStore{dir: dir, blob: fb}}, nil
+	}
+	return &Store{b: fb}, nil // with metadata side files, or on a remote host
 }
 
 // redactedError is an error whose message has secrets removed.
@@ -116,42 +144,8 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// localDir returns the directory of a file:// store URL as fileblob reads
-// it, or "" if the store is not a plain local directory tree.
-func localDir(u *url.URL) string {
-	if u.Scheme != "file" || u.Query().Get("metadata") != "skip" {
-		return ""
-	}
-	p := u.Path
-	switch {
-	case u.Host == ".":
-		p = strings.TrimPrefix(p, "/")
-	case u.Host != "" && u.Host != "localhost":
-		return ""
-	}
-	if runtime.GOOS == "windows" {
-		p = strings.TrimPrefix(p, "/")
-	}
-	dir, err := filepath.Abs(filepath.FromSlash(p))
-	if err != nil {
-		return ""
-	}
-	return dir
-}
-
-// localPath returns the file of key in a file:// store, or "" where the
-// blob layer must be used. fileblob stores a key as the same relative path
-// unless it must escape something: never for the keys modvault writes
-// (validated module paths), except around a literal "__0x".
-func (s *Store) localPath(key string) string {
-	if s.dir == "" || !fs.ValidPath(key) || strings.Contains(key, "__0x") || strings.ContainsRune(key, '\\') {
-		return ""
-	}
-	return filepath.Join(s.dir, filepath.FromSlash(key))
-}
-
 // Close closes the bucket.
-func (s *Store) Close() error { return s.bucket.Close() }
+func (s *Store) Close() error { return s.b.close() }
 
 // Object is an open stored object. It is an io.ReadSeeker, so it can be
 // served with http.ServeContent, which handles Range and conditional
@@ -194,43 +188,23 @@ func (o Object) ETag() string {
 	return fmt.Sprintf(`"%x-%x"`, o.size, o.modTime.UnixNano())
 }
 
-// Open opens the object at key for reading. The caller must close it.
+// Open opens the object at key for reading. The caller must close it. A
+// missing object, or a key the backend cannot hold, is an error matching
+// fs.ErrNotExist.
 func (s *Store) Open(ctx context.Context, key string) (Object, error) {
-	if p := s.localPath(key); p != "" {
-		f, err := os.Open(p)
-		if err != nil {
-			return Object{}, s.wrap("opening", key, err)
-		}
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			f.Close()
-			return Object{}, s.wrap("opening", key, cmp.Or(err, fs.ErrNotExist))
-		}
-		return Object{r: f, c: f, size: fi.Size(), modTime: fi.ModTime()}, nil
-	}
-	var f *os.File
-	r, err := s.bucket.NewReader(ctx, key, &blob.ReaderOptions{
-		BeforeRead: func(as func(any) bool) error {
-			as(&f) // fileblob hands out its *os.File; other drivers do not
-			return nil
-		},
-	})
+	o, err := s.b.open(ctx, key)
 	if err != nil {
-		return Object{}, s.wrap("opening", key, err)
-	}
-	o := Object{r: r, c: r, size: r.Size(), modTime: r.ModTime()}
-	if f != nil {
-		o.r = f // read from the file directly; closing r closes it
+		return Object{}, s.wrap(opRead, key, err)
 	}
 	return o, nil
 }
 
-// ReadAll returns the contents of the object at key. Use it only for small
-// objects.
+// ReadAll returns the contents of the object at key, with the errors of
+// [Store.Open]. Use it only for small objects.
 func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
-	b, err := s.bucket.ReadAll(ctx, key)
+	b, err := s.b.readAll(ctx, key)
 	if err != nil {
-		return nil, s.wrap("reading", key, err)
+		return nil, s.wrap(opRead, key, err)
 	}
 	return b, nil
 }
@@ -238,44 +212,44 @@ func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
 // SignedURL returns a URL through which anyone may GET the object at key
 // until expiry has passed (0 means one hour), without credentials, so that
 // clients can be redirected to the bucket. The object need not exist yet.
-// The URL is a bearer credential: log it only through [Redact]. Where the
+// The URL is a bearer credential: log it only through redact.URL. Where the
 // backend cannot sign (file:// without base_url and secret_key_path,
 // mem://, gs:// without a private key or signing service account), the
 // error matches errors.ErrUnsupported.
 func (s *Store) SignedURL(ctx context.Context, key string, expiry time.Duration) (string, error) {
-	u, err := s.bucket.SignedURL(ctx, key, &blob.SignedURLOptions{Expiry: expiry, Method: http.MethodGet})
+	u, err := s.b.signedURL(ctx, key, expiry)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.Unimplemented {
-			return "", fmt.Errorf("store: signing a URL for %s: %w (%w)", key, errors.ErrUnsupported, err)
+			return "", fmt.Errorf("store: signing a URL for %s: %w (%w)", shortKey(key), errors.ErrUnsupported, err)
 		}
 		return "", s.wrap("signing a URL for", key, err)
 	}
 	return u, nil
 }
 
-// Exists reports whether key holds an object.
+// Exists reports whether key holds an object: false, with a nil error, for
+// a missing object or a key the backend cannot hold. It fails only when the
+// backend cannot tell.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if p := s.localPath(key); p != "" {
-		fi, err := os.Stat(p)
-		if err == nil {
-			return fi.Mode().IsRegular(), nil
-		}
-		if errors.Is(err, fs.ErrNotExist) {
+	ok, err := s.b.exists(ctx, key)
+	if err != nil {
+		if _, refused := s.b.refuses(err); refused {
 			return false, nil
 		}
-		return false, s.wrap("checking", key, err)
-	}
-	ok, err := s.bucket.Exists(ctx, key)
-	if err != nil {
 		return false, s.wrap("checking", key, err)
 	}
 	return ok, nil
 }
 
-// Put writes r to key atomically, replacing any object there. modvault uses
-// it only for objects that are not yet committed.
+// Put writes r to key atomically, replacing any object there: readers see
+// the old object or the new one, whole. If r or the write fails, the old
+// object (or none) stays and no temporary file is left. modvault uses Put
+// only for objects that are not yet committed.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
-	return s.write(ctx, key, r, false)
+	if err := s.b.write(ctx, key, r, false); err != nil {
+		return s.wrap(opWrite, key, err)
+	}
+	return nil
 }
 
 // Create writes r to key atomically if key holds no object yet. If it does,
@@ -286,240 +260,20 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 // (S3 If-None-Match: *, GCS ifGenerationMatch=0, Azure If-None-Match: *),
 // and a file:// store links its temporary file into place, which fails if
 // the name exists. (For the rare keys that fileblob must escape, a file://
-// store falls back to fileblob, whose check holds only within one Store.)
+// store writes through fileblob, whose check holds only within one Store.)
+// If r or the write fails, no object and no temporary file is left, and
+// the error wraps r's.
 func (s *Store) Create(ctx context.Context, key string, r io.Reader) error {
-	return s.write(ctx, key, r, true)
-}
-
-func (s *Store) write(ctx context.Context, key string, r io.Reader, ifNotExist bool) error {
-	if p := s.localPath(key); p != "" {
-		if err := s.writeLocal(ctx, key, p, r, ifNotExist); err != nil {
-			return s.wrap("writing", key, err)
-		}
-		return nil
-	}
-	// The write is cancelled, and the object discarded, when the source
-	// fails: some drivers would otherwise commit what they got.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	src := &source{r: r, cancel: cancel}
-	opts := &blob.WriterOptions{IfNotExist: ifNotExist, ContentType: contentType(key)}
-	var err error
-	if s.fileblob {
-		err = s.writeFileblob(wctx, key, src, opts)
-	} else {
-		// Upload lets the driver read src itself. (Writing to a
-		// blob.Writer instead makes azureblob v0.47.0 panic when the
-		// upload fails, as a refused Create does.)
-		err = s.bucket.Upload(wctx, key, src, opts)
-	}
-	if src.err != nil {
-		return s.wrap("writing", key, src.err)
-	}
-	if err != nil {
-		return s.wrap("writing", key, err)
+	if err := s.b.write(ctx, key, r, true); err != nil {
+		return s.wrap(opWrite, key, err)
 	}
 	return nil
 }
 
-// source is the reader of a write. It records the first error other than
-// io.EOF, and cancels the write then.
-type source struct {
-	r      io.Reader
-	cancel context.CancelFunc
-	err    error
-}
-
-func (s *source) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF && s.err == nil {
-		s.err = err
-		s.cancel()
-	}
-	return n, err
-}
-
-// writeFileblob writes src through fileblob, for the keys of a file://
-// store that fileblob escapes, or a file:// store with metadata.
-func (s *Store) writeFileblob(ctx context.Context, key string, src io.Reader, opts *blob.WriterOptions) error {
-	// The writer is cancelled (and the object discarded) unless Close
-	// succeeds after a complete copy.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var f *os.File // the temporary file
-	opts.BeforeWrite = func(as func(any) bool) error {
-		as(&f)
-		return nil
-	}
-	w, err := s.bucket.NewWriter(ctx, key, opts)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(w, src); err != nil {
-		cancel()
-		_ = w.Close()
-		return err
-	}
-	if f != nil {
-		// The bytes reach the disk before the rename makes them visible,
-		// so a power loss cannot leave a whole-looking but empty object.
-		if err := f.Sync(); err != nil {
-			cancel()
-			_ = w.Close()
-			return fmt.Errorf("syncing: %w", err)
-		}
-	}
-	if opts.IfNotExist {
-		defer s.commits.lock(key)()
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if f != nil {
-		// Make the rename durable before anything written later (the .info
-		// after the .mod) can be.
-		if err := syncDir(filepath.Dir(f.Name())); err != nil {
-			return fmt.Errorf("syncing directory: %w", err)
-		}
-	}
-	return nil
-}
-
-// writeLocal writes r to p, the file of key in a file:// store: into a
-// temporary file next to it, which is synced and then renamed (replacing
-// p) or, if ifNotExist, hard-linked to p, which fails if p exists, even if
-// another process made it meanwhile. Where the file system cannot link, it
-// renames after checking that p does not exist, which is atomic only
-// within this Store. Temporary names end in ".tmp", as fileblob's do.
-func (s *Store) writeLocal(ctx context.Context, key, p string, r io.Reader, ifNotExist bool) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return err
-	}
-	f, err := createTemp(p)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a link, the second name; after a rename, nothing
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	// The bytes reach the disk before the name makes them visible, so a
-	// power loss cannot leave a whole-looking but empty object.
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	switch {
-	case !ifNotExist:
-		err = os.Rename(tmp, p)
-	default:
-		err = os.Link(tmp, p)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			// No hard links here (some network and FUSE file systems).
-			err = s.renameIfAbsent(key, tmp, p)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	// Make the new name durable before anything written later (the .info
-	// after the .mod) can be.
-	return syncDir(dir)
-}
-
-// renameIfAbsent renames tmp to p unless p exists.
-func (s *Store) renameIfAbsent(key, tmp, p string) error {
-	defer s.commits.lock(key)()
-	if _, err := os.Lstat(p); err == nil {
-		return fs.ErrExist
-	}
-	return os.Rename(tmp, p)
-}
-
-// isTemp reports whether a file name is that of a temporary file of
-// writeLocal or fileblob: NAME.RANDOM.tmp, RANDOM in [0-9a-z].
-func isTemp(name string) bool {
-	rest, ok := strings.CutSuffix(name, ".tmp")
-	i := strings.LastIndexByte(rest, '.')
-	if !ok || i <= 0 || i == len(rest)-1 {
-		return false
-	}
-	for _, c := range rest[i+1:] {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'z') {
-			return false
-		}
-	}
-	return true
-}
-
-// createTemp creates a new file named p.RANDOM.tmp, readable as the umask
-// allows (os.CreateTemp would make it private to its owner).
-func createTemp(p string) (*os.File, error) {
-	for {
-		name := p + "." + strconv.FormatUint(rand.Uint64(), 36) + ".tmp"
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if !errors.Is(err, fs.ErrExist) {
-			return f, err
-		}
-	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// keyLocks holds one mutex per key in use. The zero value is ready to use.
-type keyLocks struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	sync.Mutex
-	users int
-}
-
-// lock locks key and returns the function that unlocks it.
-func (k *keyLocks) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = make(map[string]*keyLock)
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = new(keyLock)
-		k.locks[key] = l
-	}
-	l.users++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
-}
-
-// Delete removes the object at key.
+// Delete removes the object at key. A missing object is an error matching
+// fs.ErrNotExist.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.bucket.Delete(ctx, key); err != nil {
+	if err := s.b.delete(ctx, key); err != nil {
 		return s.wrap("deleting", key, err)
 	}
 	return nil
@@ -533,238 +287,104 @@ type Entry struct {
 }
 
 // List calls fn for every object whose key starts with prefix and has no
-// further "/" after it, in key order, until fn returns false.
+// further "/" after it, in key order, until fn returns false. It reports no
+// temporary file and never fails because one went away meanwhile. A prefix
+// under which the backend can hold no key lists nothing.
 func (s *Store) List(ctx context.Context, prefix string, fn func(Entry) bool) error {
-	if entries, ok, err := s.listLocal(prefix); ok {
-		if err != nil {
-			return s.wrap("listing", prefix, err)
-		}
-		for _, e := range entries {
-			if !fn(e) {
-				break
-			}
-		}
-		return nil
-	}
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
+	if err := s.b.list(ctx, prefix, fn); err != nil {
+		if _, refused := s.b.refuses(err); refused {
 			return nil
 		}
-		if err != nil {
-			return s.wrap("listing", prefix, err)
-		}
-		if obj.IsDir {
-			continue
-		}
-		if !fn(Entry{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}) {
-			return nil
-		}
+		return s.wrap("listing", prefix, err)
 	}
+	return nil
 }
 
 // Walk calls fn for every object whose key starts with prefix, at any
-// depth, in key order, until fn returns false. It streams: memory does not
-// grow with the number of objects (for a file:// store, with the number
-// of entries of one directory).
+// depth, in key order, until fn returns false, with the guarantees of
+// [Store.List]. It streams: memory does not grow with the number of objects
+// (for a file:// store, with the number of entries of one directory).
 func (s *Store) Walk(ctx context.Context, prefix string, fn func(Entry) bool) error {
-	if ok, err := s.walkLocal(ctx, prefix, fn); ok {
-		if err != nil {
-			return s.wrap("walking", prefix, err)
-		}
-		return nil
-	}
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
+	if err := s.b.walk(ctx, prefix, fn); err != nil {
+		if _, refused := s.b.refuses(err); refused {
 			return nil
 		}
-		if err != nil {
-			return s.wrap("walking", prefix, err)
-		}
-		if !fn(Entry{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}) {
-			return nil
-		}
+		return s.wrap("walking", prefix, err)
 	}
+	return nil
 }
 
-// walkLocal walks the objects under prefix in a file:// store, reading
-// the directories itself: fileblob's listing reports temporary files, and
-// fails when one goes away before it looks at it, as it does when a write
-// commits. ok is false where the blob layer must walk (not a local store).
-func (s *Store) walkLocal(ctx context.Context, prefix string, fn func(Entry) bool) (ok bool, err error) {
-	if s.dir == "" {
-		return false, nil
-	}
-	// Start in the deepest directory that holds every key under prefix
-	// and has a name fileblob does not escape.
-	dir, dirKey := s.dir, ""
-	for k := prefix; ; {
-		i := strings.LastIndex(k, "/")
-		if i < 0 {
-			break
-		}
-		k = k[:i]
-		if p := s.localPath(k); p != "" {
-			dir, dirKey = p, k+"/"
-			break
-		}
-	}
-	_, err = walkDir(ctx, dir, dirKey, prefix, fn)
-	return true, err
-}
+// The operations of [Store.wrap] whose refused keys it treats specially.
+const (
+	opRead  = "opening"
+	opWrite = "writing"
+)
 
-// walkDir calls fn, in key order, for the files under dir whose keys
-// start with prefix; dirKey is the key of dir with a trailing "/", or ""
-// for the root. It skips temporary files and tolerates entries that
-// vanish meanwhile. It returns false when fn asked to stop.
-func walkDir(ctx context.Context, dir, dirKey, prefix string, fn func(Entry) bool) (more bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	des, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	type entry struct {
-		key string // for a directory, with a trailing "/": its place in key order
-		de  fs.DirEntry
-	}
-	var entries []entry
-	for _, de := range des {
-		if isTemp(de.Name()) {
-			continue
-		}
-		key := dirKey + unescapeName(de.Name())
-		if de.IsDir() {
-			key += "/"
-			if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
-				continue
-			}
-		} else if !strings.HasPrefix(key, prefix) {
-			continue
-		}
-		entries = append(entries, entry{key, de})
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	for _, e := range entries {
-		p := filepath.Join(dir, e.de.Name())
-		if e.de.IsDir() {
-			if more, err := walkDir(ctx, p, e.key, prefix, fn); !more || err != nil {
-				return false, err
-			}
-			continue
-		}
-		fi, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return false, err
-		}
-		if !fi.Mode().IsRegular() {
-			continue
-		}
-		if !fn(Entry{Key: e.key, Size: fi.Size(), ModTime: fi.ModTime()}) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// unescapeName reverses fileblob's escaping of a file name: each
-// "__0xHEX__" stands for the rune HEX.
-func unescapeName(name string) string {
-	var b strings.Builder
-	rest := name
-	for {
-		i := strings.Index(rest, "__0x")
-		if i < 0 {
-			break
-		}
-		hexDigits, after, ok := strings.Cut(rest[i+len("__0x"):], "__")
-		r, err := strconv.ParseInt(hexDigits, 16, 32)
-		if !ok || err != nil || strings.Contains(hexDigits, "_") {
-			b.WriteString(rest[:i+1])
-			rest = rest[i+1:]
-			continue
-		}
-		b.WriteString(rest[:i])
-		b.WriteRune(rune(r))
-		rest = after
-	}
-	if b.Len() == 0 {
-		return name
-	}
-	b.WriteString(rest)
-	return b.String()
-}
-
-// listLocal lists the direct children of prefix in a file:// store with
-// one directory read. fileblob's own listing reports temporary files, and
-// fails when a file it saw goes away before it looks at it, as a temporary
-// file does when a write commits; here temporary files are skipped. ok is
-// false where the blob layer must list (not a local store, or names
-// fileblob escapes).
-func (s *Store) listLocal(prefix string) (entries []Entry, ok bool, err error) {
-	dirKey, namePrefix := "", prefix
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		dirKey, namePrefix = prefix[:i], prefix[i+1:]
-	}
-	dir := s.dir
-	if dirKey != "" {
-		if dir = s.localPath(dirKey); dir == "" {
-			return nil, false, nil
-		}
-	} else if dir == "" {
-		return nil, false, nil
-	}
-	des, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, true, nil
-	}
-	if err != nil {
-		return nil, true, err
-	}
-	for _, de := range des {
-		name := de.Name()
-		if strings.Contains(name, "__0x") {
-			return nil, false, nil
-		}
-		if de.IsDir() || !strings.HasPrefix(name, namePrefix) || strings.HasSuffix(name, ".attrs") || isTemp(name) {
-			continue
-		}
-		fi, err := de.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // a temporary file renamed away meanwhile
-		}
-		if err != nil {
-			return nil, true, err
-		}
-		key := name
-		if dirKey != "" {
-			key = dirKey + "/" + name
-		}
-		entries = append(entries, Entry{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
-	}
-	return entries, true, nil
-}
-
-// wrap gives err context and maps the bucket's not-found and
-// already-exists errors to fs.ErrNotExist and fs.ErrExist.
+// wrap gives a backend's error context and says what it means: a missing
+// object matches fs.ErrNotExist, an existing one fs.ErrExist, and a key the
+// backend refuses is a *keyError (of fault kind Invalid for opWrite, else
+// NotFound).
 func (s *Store) wrap(op, key string, err error) error {
-	switch {
-	case gcerrors.Code(err) == gcerrors.NotFound, errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("store: %s %s: %w", op, key, fs.ErrNotExist)
-	case gcerrors.Code(err) == gcerrors.FailedPrecondition, errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("store: %s %s: %w", op, key, fs.ErrExist)
+	if reason, ok := s.b.refuses(err); ok {
+		return &keyError{op: op, key: key, reason: reason, write: op == opWrite, err: err}
 	}
-	return fmt.Errorf("store: %s %s: %w", op, key, err)
+	switch {
+	case gcerrors.Code(err) == gcerrors.NotFound, errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("store: %s %s: %w", op, shortKey(key), fs.ErrNotExist)
+	case gcerrors.Code(err) == gcerrors.FailedPrecondition, errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("store: %s %s: %w", op, shortKey(key), fs.ErrExist)
+	}
+	return fmt.Errorf("store: %s %s: %w", op, shortKey(key), err)
+}
+
+// keyError is the error of an operation on a key that the backend cannot
+// hold. It matches [ErrKeyRefused] and, for a read, fs.ErrNotExist; its
+// message is short, naming the key (elided if long) and the reason.
+type keyError struct {
+	op, key string
+	reason  string
+	write   bool
+	err     error // the backend's answer
+}
+
+func (e *keyError) Error() string {
+	notFound := "not found: "
+	if e.write {
+		notFound = ""
+	}
+	return fmt.Sprintf("store: %s %s: %s%v (%s)", e.op, shortKey(e.key), notFound, ErrKeyRefused, e.reason)
+}
+
+func (e *keyError) Unwrap() error { return e.err }
+
+func (e *keyError) Is(target error) bool {
+	return target == ErrKeyRefused || !e.write && target == fs.ErrNotExist
+}
+
+// FaultKind is NotFound for a read (no object can be there) and Invalid for
+// a write.
+func (e *keyError) FaultKind() fault.Kind {
+	if e.write {
+		return fault.Invalid
+	}
+	return fault.NotFound
+}
+
+// shortKey returns key for an error message, with its middle elided if it
+// is long: errors about keys of thousands of bytes stay readable.
+func shortKey(key string) string {
+	const head, tail = 80, 40
+	if len(key) <= head+tail+20 {
+		return key
+	}
+	i, j := head, len(key)-tail // cut between runes
+	for i > 0 && !utf8.RuneStart(key[i]) {
+		i--
+	}
+	for j < len(key) && !utf8.RuneStart(key[j]) {
+		j++
+	}
+	return fmt.Sprintf("%s...%s (%d bytes)", key[:i], key[j:], len(key))
 }
 
 func contentType(key string) string {

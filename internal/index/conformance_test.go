@@ -504,7 +504,7 @@ func testSearchModules(t *testing.T, b *backend, dsn string) {
 	for q, want := range map[string][]ModuleSummary{
 		"under_":  {{"example.com/under_score", 5, "v1.4.0"}},
 		"%":       {},
-		`a`:     {},
+		`a`:      {},
 		"a~b":     {{"example.com/a~b", 7, "v1.6.0"}},
 		"x/mod/x": {},
 	} {

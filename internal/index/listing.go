@@ -37,11 +37,11 @@ const readColumns = `module, version, stored_at,
 // scanVersion reads a row of readColumns.
 func scanVersion(rows interface{ Scan(...any) error }) (Version, error) {
 	var (
-		v                  Version
-		storedAt           int64
-		zipSize            sql.NullInt64
-		zipSHA, zipH1      sql.NullString
-		db                 sql.NullString
+		v                   Version
+		storedAt            int64
+		zipSize             sql.NullInt64
+		zipSHA, zipH1       sql.NullString
+		db                  sql.NullString
 		rec, tree, lastDown sql.NullInt64
 	)
 	err := rows.Scan(&v.Path, &v.Version, &storedAt,

@@ -281,7 +281,7 @@ func testReconcileAndReset(t *testing.T, b *backend, dsn string) {
 	}
 
 	// Forget removes a version, and its module with its last one.
-	if err := x.RecordVersion(ctx(t), noZip); err != nil {
+	if err := x.RecordVersions(ctx(t), []Version{noZip, other}); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []Version{withZip, noZip} {
@@ -292,8 +292,10 @@ func testReconcileAndReset(t *testing.T, b *backend, dsn string) {
 			t.Errorf("Has(%v) after Forget = %v, %v", mv(v), ok, err)
 		}
 	}
-	if page, err := x.SearchModules(ctx(t), "", "", 0); err != nil || len(page.Modules) != 0 {
-		t.Errorf("modules after forgetting every version: %v, %v; want none", page.Modules, err)
+	for _, q := range []string{"", "example.com/a"} { // a walk, and the trigram index
+		if page, err := x.SearchModules(ctx(t), q, "", 0); err != nil || len(page.Modules) != 1 || page.Modules[0].Path != "example.com/b" {
+			t.Errorf("search %q after forgetting every version of example.com/a: %v, %v; want only example.com/b", q, page.Modules, err)
+		}
 	}
 
 	// Reset empties the versions, and keeps the events.
@@ -312,6 +314,9 @@ func testReconcileAndReset(t *testing.T, b *backend, dsn string) {
 	}
 	if page, err := x.Catalog(ctx(t), "", 0); err != nil || len(page.Modules) != 0 {
 		t.Errorf("Catalog after Reset = %v, %v; want nothing", page, err)
+	}
+	if page, err := x.SearchModules(ctx(t), "example.com", "", 0); err != nil || len(page.Modules) != 0 {
+		t.Errorf("search after Reset = %v, %v; want nothing", page, err)
 	}
 	if ev, err := x.Events(ctx(t), Filter{}, "", 0); err != nil || len(ev.Events) != 1 {
 		t.Errorf("Events after Reset: %d, %v; want the 1 recorded before", len(ev.Events), err)

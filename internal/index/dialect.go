@@ -34,6 +34,10 @@ type dialect struct {
 	// numbered is set if long statements number their parameters ($n)
 	// rather than writing them in order (?); see param.
 	numbered bool
+	// trigrams is set if modules_fts is an FTS5 trigram index of
+	// modules.path (SQLite), which SearchModules must ask explicitly;
+	// PostgreSQL's planner uses its trigram index for ILIKE by itself.
+	trigrams bool
 }
 
 var sqliteDialect = &dialect{
@@ -46,6 +50,7 @@ var sqliteDialect = &dialect{
 	ilike:     "LIKE", // case-insensitive for ASCII unless PRAGMA case_sensitive_like
 	maxParams: 32766,
 	reset:     []string{"DELETE FROM versions", "DELETE FROM modules"},
+	trigrams:  true,
 }
 
 // migrationLockKey is the PostgreSQL advisory lock that serializes the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/module"
 
@@ -241,23 +242,35 @@ type ModulesPage struct {
 // (ignoring ASCII case; "" matches every module) and that come after
 // cursor, in the order and with the cursors of [Index.Catalog].
 //
-// A page costs a walk of the modules in order until limit of them match:
-// little for a q that many paths contain, up to every module for one that
-// few do (on PostgreSQL a trigram index then finds them instead).
+// A page walks the modules in order until limit of them match, which is
+// quick for a q that many paths contain. For one that few paths contain,
+// a trigram index finds them instead (PostgreSQL's planner chooses it by
+// itself; on SQLite, searchByTrigrams decides), so that the walk never
+// covers more than about a twentieth of the modules.
 func (x *Index) SearchModules(ctx context.Context, q, cursor string, limit int) (ModulesPage, error) {
 	after, err := cursorKey(cursor)
 	if err != nil {
 		return ModulesPage{}, err
 	}
 	limit = pageSize(limit)
+	match, arg := "m.path "+x.d.ilike+` $2 ESCAPE '\'`, any("%"+escapeLike(q)+"%")
+	if x.d.trigrams {
+		phrase, few, err := x.searchByTrigrams(ctx, q, 20*(limit+1))
+		if err != nil {
+			return ModulesPage{}, fmt.Errorf("index: searching modules for %q: %w", q, err)
+		}
+		if few {
+			match, arg = "m.id IN (SELECT rowid FROM modules_fts WHERE modules_fts MATCH $2)", phrase
+		}
+	}
 	page := ModulesPage{Modules: []ModuleSummary{}}
 	var keys []string
 	err = x.query(ctx, `SELECT m.path, m.esc_key,
 			(SELECT COUNT(*) FROM versions v WHERE v.module = m.path),
 			(SELECT v.vsort FROM versions v WHERE v.module = m.path ORDER BY v.vsort DESC LIMIT 1)
-		FROM modules m WHERE m.esc_key > $1 AND m.path `+x.d.ilike+` $2 ESCAPE '\'
+		FROM modules m WHERE m.esc_key > $1 AND `+match+`
 		ORDER BY m.esc_key LIMIT $3`,
-		[]any{after, "%" + escapeLike(q) + "%", limit + 1},
+		[]any{after, arg, limit + 1},
 		func(rows *sql.Rows) error {
 			var s ModuleSummary
 			var key string
@@ -278,6 +291,23 @@ func (x *Index) SearchModules(ctx context.Context, q, cursor string, limit int) 
 		page.Next = strings.TrimSuffix(keys[limit-1], "/@v/")
 	}
 	return page, nil
+}
+
+// searchByTrigrams reports whether the trigram index should find the
+// modules whose path contains q: whether fewer than max paths contain it
+// (so that sorting them all costs less than walking the modules until a
+// page's worth match), and q as an FTS5 phrase, which the trigram
+// tokenizer matches as a substring, ignoring case. q must be at least
+// three characters long for the index to help.
+func (x *Index) searchByTrigrams(ctx context.Context, q string, max int) (phrase string, few bool, err error) {
+	if utf8.RuneCountInString(q) < 3 {
+		return "", false, nil
+	}
+	phrase = `"` + strings.ReplaceAll(q, `"`, `""`) + `"`
+	var n int
+	err = x.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT rowid FROM modules_fts WHERE modules_fts MATCH $1 LIMIT $2)",
+		phrase, max).Scan(&n)
+	return phrase, n < max, err
 }
 
 // escapeLike escapes the wildcards of LIKE (and the escape character \).

@@ -4,9 +4,19 @@
 
 -- One row per module that has at least one version in versions.
 CREATE TABLE modules (
-	path    TEXT NOT NULL PRIMARY KEY, -- the module path, not case-encoded
-	esc_key TEXT NOT NULL UNIQUE       -- the case-encoded path followed by "/@v/": the store's key order
+	id      INTEGER PRIMARY KEY,
+	path    TEXT NOT NULL UNIQUE, -- the module path, not case-encoded
+	esc_key TEXT NOT NULL UNIQUE  -- the case-encoded path followed by "/@v/": the store's key order
 );
+-- Substring search on paths (SearchModules): a trigram index of them,
+-- kept in step with modules by triggers.
+CREATE VIRTUAL TABLE modules_fts USING fts5(path, tokenize = 'trigram', content = 'modules', content_rowid = 'id');
+CREATE TRIGGER modules_fts_insert AFTER INSERT ON modules BEGIN
+	INSERT INTO modules_fts (rowid, path) VALUES (new.id, new.path);
+END;
+CREATE TRIGGER modules_fts_delete AFTER DELETE ON modules BEGIN
+	INSERT INTO modules_fts (modules_fts, rowid, path) VALUES ('delete', old.id, old.path);
+END;
 
 -- One row per stored version: a version whose .info is stored.
 CREATE TABLE versions (

@@ -34,6 +34,8 @@ type dialect struct {
 	// numbered is set if long statements number their parameters ($n)
 	// rather than writing them in order (?); see param.
 	numbered bool
+	// optimize refreshes the planner's statistics.
+	optimize string
 	// trigrams is set if modules_fts is an FTS5 trigram index of
 	// modules.path (SQLite), which SearchModules must ask explicitly;
 	// PostgreSQL's planner uses its trigram index for ILIKE by itself.
@@ -51,6 +53,7 @@ var sqliteDialect = &dialect{
 	maxParams: 32766,
 	reset:     []string{"DELETE FROM versions", "DELETE FROM modules"},
 	trigrams:  true,
+	optimize:  "PRAGMA optimize=0x10002", // 0x10000: look at every table, not only those this connection used
 }
 
 // migrationLockKey is the PostgreSQL advisory lock that serializes the
@@ -75,6 +78,7 @@ var postgresDialect = &dialect{
 	maxParams: 65535,
 	reset:     []string{"TRUNCATE versions, modules"},
 	numbered:  true,
+	optimize:  "ANALYZE modules, versions, events, hit_counts",
 }
 
 // openPostgres opens a pool of connections to the PostgreSQL database dsn
@@ -84,6 +88,13 @@ func openPostgres(ctx context.Context, dsn string, maxConns int) (*sql.DB, error
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
 	}
+	// Plan every query for its parameters: after five runs of a prepared
+	// statement PostgreSQL may switch to a generic plan, and the generic
+	// plan of SearchModules cannot tell a rare substring (for the trigram
+	// index) from a common one (for the walk in order), so a search would
+	// become a walk of every module. Planning takes well under a
+	// millisecond.
+	cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)

@@ -71,8 +71,8 @@ func scanVersion(rows interface{ Scan(...any) error }) (Version, error) {
 // Version returns what the index records about a version, or an error
 // matching fs.ErrNotExist (and fault.ErrNotFound) if it holds none.
 func (x *Index) Version(ctx context.Context, mv module.Version) (Version, error) {
-	row := x.r.QueryRowContext(ctx, "SELECT "+readColumns+" FROM versions WHERE module = $1 AND vsort = $2",
-		mv.Path, versionKey(mv.Version))
+	row := x.r.QueryRowContext(ctx, "SELECT "+readColumns+" FROM versions WHERE esc_key = $1 AND vsort = $2",
+		escKey(mv.Path), versionKey(mv.Version))
 	v, err := scanVersion(row)
 	if err == sql.ErrNoRows {
 		err = errNoVersion
@@ -88,7 +88,7 @@ func (x *Index) Version(ctx context.Context, mv module.Version) (Version, error)
 // empty list if it holds none.
 func (x *Index) Versions(ctx context.Context, path string) ([]Version, error) {
 	vs := []Version{}
-	err := x.query(ctx, "SELECT "+readColumns+" FROM versions WHERE module = $1 ORDER BY vsort", []any{path},
+	err := x.query(ctx, "SELECT "+readColumns+" FROM versions WHERE esc_key = $1 ORDER BY vsort", []any{escKey(path)},
 		func(rows *sql.Rows) error {
 			v, err := scanVersion(rows)
 			vs = append(vs, v)
@@ -170,8 +170,8 @@ func (x *Index) Catalog(ctx context.Context, cursor string, limit int) (CatalogP
 	}
 	limit = pageSize(limit)
 	page := CatalogPage{Modules: []Module{}}
-	// The modules of the page and the first of the next one; then their
-	// versions, in one range scan.
+	// The modules of the page and the first of the next one; then the
+	// versions of the page's, in one range scan of the versions' key.
 	var keys []string
 	err = x.query(ctx, "SELECT esc_key FROM modules WHERE esc_key > $1 ORDER BY esc_key LIMIT $2",
 		[]any{after, limit + 1},
@@ -191,16 +191,22 @@ func (x *Index) Catalog(ctx context.Context, cursor string, limit int) (CatalogP
 		keys = keys[:limit]
 		page.Next = strings.TrimSuffix(keys[limit-1], "/@v/")
 	}
-	err = x.query(ctx, `SELECT m.path, v.vsort FROM modules m JOIN versions v ON v.module = m.path
-		WHERE m.esc_key > $1 AND m.esc_key <= $2 ORDER BY m.esc_key, v.vsort`,
+	last := "" // the key of the last module in page
+	// Only the key's columns: an index-only scan of the primary key.
+	err = x.query(ctx, "SELECT esc_key, vsort FROM versions WHERE esc_key > $1 AND esc_key <= $2 ORDER BY esc_key, vsort",
 		[]any{after, keys[len(keys)-1]},
 		func(rows *sql.Rows) error {
-			var path, vsort string
-			if err := rows.Scan(&path, &vsort); err != nil {
+			var key, vsort string
+			if err := rows.Scan(&key, &vsort); err != nil {
 				return err
 			}
-			if n := len(page.Modules); n == 0 || page.Modules[n-1].Path != path {
+			if key != last {
+				path, err := module.UnescapePath(strings.TrimSuffix(key, "/@v/"))
+				if err != nil {
+					return fmt.Errorf("module key %q: %w", key, err)
+				}
 				page.Modules = append(page.Modules, Module{Path: path})
+				last = key
 			}
 			m := &page.Modules[len(page.Modules)-1]
 			m.Versions = append(m.Versions, versionOfKey(vsort))
@@ -266,8 +272,8 @@ func (x *Index) SearchModules(ctx context.Context, q, cursor string, limit int) 
 	page := ModulesPage{Modules: []ModuleSummary{}}
 	var keys []string
 	err = x.query(ctx, `SELECT m.path, m.esc_key,
-			(SELECT COUNT(*) FROM versions v WHERE v.module = m.path),
-			(SELECT v.vsort FROM versions v WHERE v.module = m.path ORDER BY v.vsort DESC LIMIT 1)
+			(SELECT COUNT(*) FROM versions v WHERE v.esc_key = m.esc_key),
+			(SELECT v.vsort FROM versions v WHERE v.esc_key = m.esc_key ORDER BY v.vsort DESC LIMIT 1)
 		FROM modules m WHERE m.esc_key > $1 AND `+match+`
 		ORDER BY m.esc_key LIMIT $3`,
 		[]any{after, arg, limit + 1},

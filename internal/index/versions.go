@@ -81,13 +81,13 @@ var errNoVersion = fault.New(fault.NotFound, "version not in the index")
 
 // versionColumns are the columns RecordVersions writes, in the order of
 // versionArgs.
-const versionColumns = `module, version, vsort, stored_at, recorded_at,
+const versionColumns = `esc_key, module, version, vsort, stored_at, recorded_at,
 	source_kind, source_upstream, origin_vcs, origin_url, origin_ref, origin_hash,
 	info_size, info_sha256, mod_size, mod_sha256, mod_h1,
 	zip_size, zip_sha256, zip_h1,
 	sumdb_name, sumdb_record, sumdb_tree_size, private`
 
-const numVersionColumns = 23
+const numVersionColumns = 24
 
 // versionArgs returns the values of versionColumns for v.
 func versionArgs(v *Version, recordedAt int64) []any {
@@ -103,7 +103,7 @@ func versionArgs(v *Version, recordedAt int64) []any {
 	if !v.StoredAt.IsZero() {
 		storedAt = unixNano(v.StoredAt)
 	}
-	return []any{v.Path, v.Version, versionKey(v.Version), storedAt, recordedAt,
+	return []any{escKey(v.Path), v.Path, v.Version, versionKey(v.Version), storedAt, recordedAt,
 		v.Source.Kind, redactURL(v.Source.Upstream), v.Source.VCS, v.Source.URL, v.Source.Ref, v.Source.Hash,
 		v.Info.Size, v.Info.SHA256, v.Mod.Size, v.Mod.SHA256, v.ModH1,
 		zipSize, zipSHA, zipH1,
@@ -151,9 +151,8 @@ func (x *Index) recordChunk(ctx context.Context, vs []Version, now int64) error 
 				continue
 			}
 			seen[v.Path] = true
-			esc, _ := module.EscapePath(v.Path) // checked by checkVersion
 			x.d.valuesRow(&q, len(args), plain(2)...)
-			args = append(args, v.Path, esc+"/@v/")
+			args = append(args, v.Path, escKey(v.Path))
 		}
 		q.WriteString(" ON CONFLICT (path) DO NOTHING")
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -167,7 +166,7 @@ func (x *Index) recordChunk(ctx context.Context, vs []Version, now int64) error 
 			x.d.valuesRow(&q, len(args), plain(numVersionColumns)...)
 			args = append(args, versionArgs(&vs[i], now)...)
 		}
-		q.WriteString(` ON CONFLICT (module, vsort) DO UPDATE SET
+		q.WriteString(` ON CONFLICT (esc_key, vsort) DO UPDATE SET
 			stored_at = excluded.stored_at, recorded_at = excluded.recorded_at,
 			source_kind = excluded.source_kind, source_upstream = excluded.source_upstream,
 			origin_vcs = excluded.origin_vcs, origin_url = excluded.origin_url,
@@ -189,8 +188,8 @@ func (x *Index) recordChunk(ctx context.Context, vs []Version, now int64) error 
 // the zip is stored. It fails with an error matching fs.ErrNotExist if the
 // index does not hold the version: record the version first.
 func (x *Index) RecordZip(ctx context.Context, mv module.Version, zip File, h1 string) error {
-	res, err := x.w.ExecContext(ctx, "UPDATE versions SET zip_size = $1, zip_sha256 = $2, zip_h1 = $3 WHERE module = $4 AND vsort = $5",
-		zip.Size, zip.SHA256, h1, mv.Path, versionKey(mv.Version))
+	res, err := x.w.ExecContext(ctx, "UPDATE versions SET zip_size = $1, zip_sha256 = $2, zip_h1 = $3 WHERE esc_key = $4 AND vsort = $5",
+		zip.Size, zip.SHA256, h1, escKey(mv.Path), versionKey(mv.Version))
 	if err != nil {
 		return fmt.Errorf("index: recording the zip of %s: %w", mv, err)
 	}
@@ -205,10 +204,11 @@ func (x *Index) RecordZip(ctx context.Context, mv module.Version, zip File, h1 s
 // Forgetting a version the index does not hold does nothing.
 func (x *Index) Forget(ctx context.Context, mv module.Version) error {
 	err := x.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM versions WHERE module = $1 AND vsort = $2", mv.Path, versionKey(mv.Version)); err != nil {
+		key := escKey(mv.Path)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM versions WHERE esc_key = $1 AND vsort = $2", key, versionKey(mv.Version)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM modules WHERE path = $1 AND NOT EXISTS (SELECT 1 FROM versions WHERE module = $1)", mv.Path)
+		_, err := tx.ExecContext(ctx, "DELETE FROM modules WHERE esc_key = $1 AND NOT EXISTS (SELECT 1 FROM versions WHERE esc_key = $1)", key)
 		return err
 	})
 	if err != nil {
@@ -251,13 +251,25 @@ func (x *Index) Sweep(ctx context.Context, t time.Time) (int64, error) {
 		if n, err = res.RowsAffected(); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM modules WHERE NOT EXISTS (SELECT 1 FROM versions WHERE module = modules.path)")
+		_, err = tx.ExecContext(ctx, "DELETE FROM modules WHERE NOT EXISTS (SELECT 1 FROM versions WHERE esc_key = modules.esc_key)")
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("index: sweep: %w", err)
 	}
 	return n, nil
+}
+
+// Optimize refreshes the statistics the database plans queries with
+// (ANALYZE). Call it after a reindex or another load of many versions:
+// until then PostgreSQL may plan a listing as if the tables were empty
+// (its autovacuum analyzes them too, within minutes), and SQLite has no
+// statistics at all.
+func (x *Index) Optimize(ctx context.Context) error {
+	if _, err := x.w.ExecContext(ctx, x.d.optimize); err != nil {
+		return fmt.Errorf("index: refreshing the statistics: %w", err)
+	}
+	return nil
 }
 
 // Missing reports which of vs the index does not hold (missing), and which
@@ -268,10 +280,10 @@ func (x *Index) Missing(ctx context.Context, vs []module.Version) (missing, noZi
 	for chunk := range chunks(vs, 1000) {
 		var q strings.Builder
 		args := make([]any, 0, 2*len(chunk))
-		q.WriteString("SELECT module, vsort, zip_size IS NOT NULL FROM versions WHERE (module, vsort) IN (VALUES ")
+		q.WriteString("SELECT module, vsort, zip_size IS NOT NULL FROM versions WHERE (esc_key, vsort) IN (VALUES ")
 		for _, mv := range chunk {
 			x.d.valuesRow(&q, len(args), plain(2)...)
-			args = append(args, mv.Path, versionKey(mv.Version))
+			args = append(args, escKey(mv.Path), versionKey(mv.Version))
 		}
 		q.WriteByte(')')
 		held := make(map[module.Version]bool, len(chunk)) // version → has a zip
@@ -317,6 +329,18 @@ func checkVersion(v *Version) error {
 		return fmt.Errorf("index: %w: %s@%s: source kind %q is neither %q nor %q", fault.ErrInvalid, v.Path, v.Version, v.Source.Kind, SourceUpstream, SourceDirect)
 	}
 	return nil
+}
+
+// escKey returns the key of module path in modules.esc_key and
+// versions.esc_key: the case-encoded path followed by "/@v/", as the
+// store's keys start. An invalid path (which the index never holds) gets a
+// key that no valid one has, so that looking it up finds nothing.
+func escKey(path string) string {
+	esc, err := module.EscapePath(path)
+	if err != nil {
+		return ":" + path // ':' is in no module path
+	}
+	return esc + "/@v/"
 }
 
 // dedupe returns vs with only the last of versions that appear more than

@@ -351,14 +351,14 @@ func (x *Index) addUsage(ctx context.Context, tx *sql.Tx, uses map[module.Versio
 	for chunk := range chunks(us, x.d.maxParams/5) {
 		var q strings.Builder
 		args := make([]any, 0, 5*len(chunk))
-		q.WriteString("WITH u (module, vsort, downloads, hits, last) AS (VALUES ")
+		q.WriteString("WITH u (esc_key, vsort, downloads, hits, last) AS (VALUES ")
 		for _, u := range chunk {
 			x.d.valuesRow(&q, len(args), "", "", "BIGINT", "BIGINT", "BIGINT")
-			args = append(args, u.mv.Path, versionKey(u.mv.Version), u.u.downloads, u.u.hits, u.u.last)
+			args = append(args, escKey(u.mv.Path), versionKey(u.mv.Version), u.u.downloads, u.u.hits, u.u.last)
 		}
 		fmt.Fprintf(&q, `) UPDATE versions SET downloads = versions.downloads + u.downloads, hits = versions.hits + u.hits,
 			last_download = %s(COALESCE(versions.last_download, u.last), u.last)
-			FROM u WHERE versions.module = u.module AND versions.vsort = u.vsort`, x.d.greatest)
+			FROM u WHERE versions.esc_key = u.esc_key AND versions.vsort = u.vsort`, x.d.greatest)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}

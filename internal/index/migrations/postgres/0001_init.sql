@@ -15,6 +15,7 @@ CREATE INDEX modules_path_trgm ON modules USING gin (path gin_trgm_ops);
 
 -- One row per stored version: a version whose .info is stored.
 CREATE TABLE versions (
+	esc_key         TEXT COLLATE "C" NOT NULL, -- the module's modules.esc_key
 	module          TEXT COLLATE "C" NOT NULL,
 	version         TEXT    NOT NULL,
 	vsort           TEXT COLLATE "C" NOT NULL, -- sorts as the versions do; ends with " " and the version
@@ -41,7 +42,7 @@ CREATE TABLE versions (
 	downloads       BIGINT  NOT NULL DEFAULT 0, -- zips served
 	hits            BIGINT  NOT NULL DEFAULT 0, -- .info and .mod files served
 	last_download   BIGINT,                     -- when a file was last served
-	PRIMARY KEY (module, vsort)
+	PRIMARY KEY (esc_key, vsort)             -- /catalog: a module's versions in order, modules in the store's order
 );
 -- /index: versions in stored order.
 CREATE INDEX versions_by_time ON versions (stored_at, module, vsort);

@@ -20,6 +20,7 @@ END;
 
 -- One row per stored version: a version whose .info is stored.
 CREATE TABLE versions (
+	esc_key         TEXT    NOT NULL, -- the module's modules.esc_key
 	module          TEXT    NOT NULL,
 	version         TEXT    NOT NULL,
 	vsort           TEXT    NOT NULL, -- sorts as the versions do; ends with " " and the version
@@ -46,7 +47,7 @@ CREATE TABLE versions (
 	downloads       INTEGER NOT NULL DEFAULT 0, -- zips served
 	hits            INTEGER NOT NULL DEFAULT 0, -- .info and .mod files served
 	last_download   INTEGER,                    -- when a file was last served
-	PRIMARY KEY (module, vsort)
+	PRIMARY KEY (esc_key, vsort)      -- /catalog: a module's versions in order, modules in the store's order
 );
 -- /index: versions in stored order.
 CREATE INDEX versions_by_time ON versions (stored_at, module, vsort);

@@ -31,6 +31,12 @@ const (
 )
 
 // Event is one entry of the audit trail: a zip served, a fill, a refusal.
+//
+// What the trail costs on disk, measured by BenchmarkStorage (100,000 rows
+// with realistic values, extrapolated; table and indexes): a million events
+// take about 250 MB in SQLite and 435 MB in PostgreSQL; a million hit
+// counters (one per version, user and day that saw .info or .mod hits)
+// about 80 MB and 240 MB.
 type Event struct {
 	// ID is the event's number in the database, set when it is read
 	// (ordered like Time only within one replica).

@@ -170,6 +170,10 @@ func testBufferOverflowCounted(t *testing.T, b *backend, dsn string) {
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
+	x.Record(zipHit(0)) // after Close: dropped, and counted
+	if s := x.Stats(); s.DroppedEvents != 6 || s.BufferedEvents != 0 || s.WrittenEvents != 10 {
+		t.Errorf("after Close and one more event: %+v, want 10 written and 6 dropped", s)
+	}
 	y := open(t, dsn, Options{})
 	if n := countEvents(t, y); n != 10 {
 		t.Errorf("%d events written at Close, want the 10 buffered", n)

@@ -187,8 +187,9 @@ func (x *Index) Driver() string { return x.d.name }
 
 // Close stops the background work, writes what is buffered (for at most
 // Options.CloseTimeout; what cannot be written is counted as dropped and
-// logged) and closes the database. Calls after the first return nil; the
-// Index must not be used after Close.
+// logged) and closes the database. Events and hits recorded after Close
+// are dropped and counted; other methods must not be called after it.
+// Calls after the first return nil.
 func (x *Index) Close() error {
 	var err error
 	x.closed.Do(func() {
@@ -196,8 +197,10 @@ func (x *Index) Close() error {
 		x.wg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), x.opts.CloseTimeout)
 		defer cancel()
-		if ferr := x.Flush(ctx); ferr != nil {
-			ev, hits := x.buf.discard()
+		ferr := x.Flush(ctx)
+		// What could not be written, or came after the last batch, is
+		// dropped and counted; so is whatever is recorded from now on.
+		if ev, hits := x.buf.close(); ev > 0 || hits > 0 {
 			x.log.Error("index: events and hits not written at close", "events", ev, "hit_counters", hits, "err", ferr)
 		}
 		err = x.closeDBs()

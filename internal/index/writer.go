@@ -89,6 +89,7 @@ type buffer struct {
 	hits     map[hitKey]hitCount // counted since the last batch was taken
 	inflight map[hitKey]hitCount // taken by the batch being written
 	stats    Stats
+	closed   bool      // by Close: nothing more is written
 	logged   time.Time // when overflow was last logged
 	unlogged uint64    // drops not logged yet
 }
@@ -100,7 +101,7 @@ func newBuffer(o Options) *buffer {
 
 func (b *buffer) addEvent(ev Event, log *slog.Logger) {
 	b.mu.Lock()
-	if len(b.events) >= b.maxEvents {
+	if len(b.events) >= b.maxEvents || b.closed {
 		b.stats.DroppedEvents++
 		b.dropped(log)
 		return
@@ -116,7 +117,7 @@ func (b *buffer) addEvent(ev Event, log *slog.Logger) {
 func (b *buffer) addHit(k hitKey, t int64, log *slog.Logger) {
 	b.mu.Lock()
 	c, ok := b.hits[k]
-	if !ok && len(b.hits) >= b.maxHits {
+	if (!ok && len(b.hits) >= b.maxHits) || b.closed {
 		b.stats.DroppedHits++
 		b.dropped(log)
 		return
@@ -191,10 +192,12 @@ func (b *buffer) failed() uint64 {
 	return b.stats.WriteErrors
 }
 
-// discard drops everything buffered, counting it, and returns how much.
-func (b *buffer) discard() (events, hits int) {
+// close makes the buffer drop (and count) whatever is added from now on,
+// and drops everything it holds, counting it, and returns how much.
+func (b *buffer) close() (events, hits int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	events, hits = len(b.events), len(b.hits)+len(b.inflight)
 	b.stats.DroppedEvents += uint64(events)
 	b.stats.DroppedHits += uint64(hits)

@@ -9,3 +9,6 @@ func ownProcessGroup(cmd *exec.Cmd) {}
 func killProcessGroup(cmd *exec.Cmd) {
 	_ = cmd.Process.Kill()
 }
+
+// runAs does nothing on Windows, where tests do not run as root.
+func runAs(cmd *exec.Cmd, uid, gid uint32) {}

@@ -1,6 +1,6 @@
 // Package testserver starts real servers for tests: MinIO (S3),
-// fake-gcs-server (Google Cloud Storage), Azurite (Azure Blob Storage) and
-// Redis. Each runs as a child process listening on a free port of
+// fake-gcs-server (Google Cloud Storage), Azurite (Azure Blob Storage),
+// Redis and PostgreSQL. Each runs as a child process listening on a free port of
 // 127.0.0.1, keeps its data in a temporary directory of the test, is ready
 // when its constructor returns, and is killed and reaped at the test's
 // cleanup. A missing server binary fails the test with a message saying how
@@ -10,7 +10,8 @@
 // MODVAULT_<NAME> (an explicit path, e.g. MODVAULT_MINIO), then PATH, then
 // the directories where .ci/run installs them: $GOBIN and $GOPATH/bin
 // (default $HOME/go/bin) for minio and fake-gcs-server,
-// /opt/modvault-ci/node_modules/.bin for azurite-blob.
+// /opt/modvault-ci/node_modules/.bin for azurite-blob, and
+// /usr/lib/postgresql/*/bin (Debian's packages) for PostgreSQL.
 //
 // The gocloud.dev/blob URL openers read credentials from the environment,
 // so a test that opens a storage URL in its own process applies the
@@ -129,8 +130,9 @@ type process struct {
 
 // start starts path with args and env (added to this process's
 // environment) in dir, writing its output to a log file in dir, and
-// registers its killing with t.Cleanup.
-func start(t testing.TB, name, path string, args, env []string, dir string) *process {
+// registers its killing with t.Cleanup. Each setup function, if any, may
+// change the command before it starts.
+func start(t testing.TB, name, path string, args, env []string, dir string, setup ...func(*exec.Cmd)) *process {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
@@ -144,6 +146,9 @@ func start(t testing.TB, name, path string, args, env []string, dir string) *pro
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	ownProcessGroup(cmd)
+	for _, f := range setup {
+		f(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testserver: starting %s: %v", name, err)
 	}
@@ -231,8 +236,9 @@ func (p *process) waitReady(ready func(ctx context.Context) error) error {
 
 // launch starts a server on a free port and waits until it is ready,
 // trying again with other ports if the one it was given was taken
-// meanwhile. args returns the command line for the given ports.
-func launch(t testing.TB, name, path string, nports int, args func(ports []int) []string, env []string, dir string, ready func(ctx context.Context, ports []int) error) (*process, []int) {
+// meanwhile. args returns the command line for the given ports; setup is
+// passed to start.
+func launch(t testing.TB, name, path string, nports int, args func(ports []int) []string, env []string, dir string, ready func(ctx context.Context, ports []int) error, setup ...func(*exec.Cmd)) (*process, []int) {
 	t.Helper()
 	const attempts = 3
 	for i := 1; ; i++ {
@@ -240,7 +246,7 @@ func launch(t testing.TB, name, path string, nports int, args func(ports []int) 
 		for j := range ports {
 			ports[j] = freePort(t)
 		}
-		p := start(t, name, path, args(ports), env, dir)
+		p := start(t, name, path, args(ports), env, dir, setup...)
 		err := p.waitReady(func(ctx context.Context) error { return ready(ctx, ports) })
 		if err == nil {
 			return p, ports

@@ -166,6 +166,10 @@ func TestMissingBinarySaysHowToInstall(t *testing.T) {
 			t.Errorf("%s missing: failure %q, want one saying it is not found and %q", b.name, msg, b.install)
 		}
 	}
+	t.Setenv(initdbBinary.env, empty+"/no-such-initdb")
+	if msg := findFailure(t, initdbBinary); !strings.Contains(msg, initdbBinary.env) || !strings.Contains(msg, "apt-get install -y --no-install-recommends postgresql") {
+		t.Errorf("%s pointing nowhere: failure %q, want one naming it and saying how to install PostgreSQL", initdbBinary.env, msg)
+	}
 	t.Setenv(minioBinary.env, empty+"/no-such-minio")
 	if msg := findFailure(t, minioBinary); !strings.Contains(msg, minioBinary.env) || !strings.Contains(msg, minioBinary.install) {
 		t.Errorf("%s pointing nowhere: failure %q, want one naming it and saying how to install minio", minioBinary.env, msg)
@@ -180,4 +184,44 @@ func TestMissingBinarySaysHowToInstall(t *testing.T) {
 	if got := redisBinary.find(t); got != exe {
 		t.Errorf("find with %s=%s = %s", redisBinary.env, exe, got)
 	}
+}
+
+func TestPostgres(t *testing.T) {
+	var pids []int
+	t.Run("run", func(t *testing.T) {
+		p := Postgres(t)
+		pids = append(pids, p.proc.cmd.Process.Pid)
+		u1, u2 := p.NewDatabase(t), p.NewDatabase(t)
+		if u1 == u2 {
+			t.Fatalf("two new databases have the same URL %s", u1)
+		}
+		pu, err := url.Parse(u1)
+		if err != nil || pu.Hostname() != "127.0.0.1" || pu.Scheme != "postgres" {
+			t.Fatalf("NewDatabase() = %q, want a postgres:// URL of 127.0.0.1 (%v)", u1, err)
+		}
+		db := strings.TrimPrefix(pu.Path, "/")
+		p.Exec(t, db, "CREATE TABLE t (s TEXT); INSERT INTO t VALUES ('a'), ('B'), ('-c')")
+		// ICU's en-US orders letters before their case; "C" orders bytes.
+		if got, want := p.Exec(t, db, "SELECT string_agg(s, ',' ORDER BY s) FROM t"), "-c,a,B\n"; got != want {
+			t.Errorf("ordered by the database's collation: %q, want %q", got, want)
+		}
+		if got, want := p.Exec(t, db, `SELECT string_agg(s, ',' ORDER BY s COLLATE "C") FROM t`), "-c,B,a\n"; got != want {
+			t.Errorf(`ordered by COLLATE "C": %q, want %q`, got, want)
+		}
+
+		// The data outlives a restart on the same address.
+		p.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := p.psql(ctx, p.port, db, "SELECT 1"); err == nil {
+			t.Fatal("SELECT 1 succeeded after Stop")
+		}
+		checkGone(t, "postgres", pids)
+		p.Start(t)
+		pids = append(pids, p.proc.cmd.Process.Pid)
+		if got := p.Exec(t, db, "SELECT count(*) FROM t"); got != "3\n" {
+			t.Errorf("after a restart the table has %q rows, want 3", got)
+		}
+	})
+	checkGone(t, "postgres", pids)
 }

@@ -4,18 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
 
-	"golang.org/x/mod/module"
-
-	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/store"
 )
 
@@ -83,21 +77,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveCatalog(w http.ResponseWriter, r *http.Request, q url.Values) {
-	limit, err := parseLimit(q.Get("limit"), DefaultCatalogLimit, MaxCatalogLimit)
+	p, err := ParseCatalogQuery(q)
 	if err != nil {
 		textError(w, http.StatusBadRequest, "bad request: "+err.Error())
 		return
 	}
-	cursor := q.Get("cursor")
-	if cursor != "" {
-		if _, err := module.UnescapePath(cursor); err != nil {
-			textError(w, http.StatusBadRequest, "bad request: cursor is not a case-encoded module path")
-			return
-		}
-	}
 	var page Page
 	err = h.walk(r.Context(), func(ctx context.Context) (err error) {
-		page, err = ReadCatalog(ctx, h.st, cursor, limit)
+		page, err = ReadCatalog(ctx, h.st, p.Cursor, p.Limit)
 		return err
 	})
 	if err != nil {
@@ -113,28 +100,14 @@ func (h *Handler) serveCatalog(w http.ResponseWriter, r *http.Request, q url.Val
 }
 
 func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request, q url.Values) {
-	limit, err := parseLimit(q.Get("limit"), DefaultIndexLimit, MaxIndexLimit)
+	p, err := ParseIndexQuery(q)
 	if err != nil {
 		textError(w, http.StatusBadRequest, "bad request: "+err.Error())
 		return
 	}
-	var since time.Time
-	if s := q.Get("since"); s != "" {
-		if since, err = time.Parse(time.RFC3339, s); err != nil {
-			textError(w, http.StatusBadRequest, "bad request: since is not an RFC 3339 time such as 2006-01-02T15:04:05.999999999Z")
-			return
-		}
-	}
-	var after module.Version
-	if s := q.Get("after"); s != "" {
-		if after, err = parseAfter(s); err != nil {
-			textError(w, http.StatusBadRequest, "bad request: "+err.Error())
-			return
-		}
-	}
 	var entries []IndexEntry
 	err = h.walk(r.Context(), func(ctx context.Context) (err error) {
-		entries, err = ReadIndex(ctx, h.st, since, after, limit)
+		entries, err = ReadIndex(ctx, h.st, p.Since, p.After, p.Limit)
 		return err
 	})
 	if err != nil {
@@ -171,28 +144,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h.log.Warn("catalog request failed", "path", r.URL.Path, "query", r.URL.RawQuery, "err", err)
 	textError(w, http.StatusInternalServerError, "internal error: reading the store failed")
-}
-
-// parseLimit parses a limit parameter: dflt if empty, at most maxLimit.
-func parseLimit(s string, dflt, maxLimit int) (int, error) {
-	if s == "" {
-		return dflt, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("limit must be a positive integer (at most %d is used)", maxLimit)
-	}
-	return min(n, maxLimit), nil
-}
-
-// parseAfter parses the after parameter: a module path and a canonical
-// version of it, joined by "@".
-func parseAfter(s string) (module.Version, error) {
-	path, version, ok := strings.Cut(s, "@")
-	if !ok || protocol.CheckVersion(path, version) != nil || module.CanonicalVersion(version) != version {
-		return module.Version{}, errors.New("after must be a module path and canonical version, as path@version")
-	}
-	return module.Version{Path: path, Version: version}, nil
 }
 
 // write sends a successful answer.

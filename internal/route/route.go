@@ -37,6 +37,7 @@ const (
 	Ready                   // /readyz
 	Metrics                 // /metrics
 	Catalog                 // /catalog and /index
+	API                     // /api/v1/...
 	numEndpoints
 )
 
@@ -52,6 +53,7 @@ func Endpoints() []Endpoint {
 var endpointNames = [numEndpoints]string{
 	Other: "other", List: "list", Latest: "latest", Info: "info", Mod: "mod", Zip: "zip",
 	Query: "query", SumDB: "sumdb", Health: "health", Ready: "ready", Metrics: "metrics", Catalog: "catalog",
+	API: "api",
 }
 
 // String returns the endpoint's name, as used in metrics and span names.
@@ -96,7 +98,12 @@ var access = [numEndpoints]Access{
 	Ready:   Open,
 	Metrics: MetricsAccess,
 	Catalog: CatalogAccess,
+	// The API names every stored module, private ones too.
+	API: CatalogAccess,
 }
+
+// APIPrefix starts the paths of the JSON API over the metadata index.
+const APIPrefix = "/api/v1/"
 
 // CachedOnlyPrefix marks a request that must be answered from the store
 // alone, never causing an upstream fetch.
@@ -145,6 +152,10 @@ func Parse(path string) Route {
 	}
 	if e, ok := fixed[r.Path]; ok {
 		r.Endpoint = e
+		return r
+	}
+	if strings.HasPrefix(r.Path, APIPrefix) {
+		r.Endpoint = API
 		return r
 	}
 	if rest, ok := strings.CutPrefix(r.Path, "/sumdb/"); ok {

@@ -37,6 +37,8 @@ func TestParse(t *testing.T) {
 		{"/readyz", route.Ready, "", route.Open, false},
 		{"/catalog", route.Catalog, "", route.CatalogAccess, false},
 		{"/index", route.Catalog, "", route.CatalogAccess, false},
+		{"/api/v1/modules/example.com/m", route.API, "", route.CatalogAccess, false},
+		{"/api/v1/events", route.API, "", route.CatalogAccess, false},
 		{"/sumdb/sum.example/lookup/github.com/!azure/sdk@v1.0.0", route.SumDB, "github.com/Azure/sdk", route.ModuleAccess, false},
 		{"/sumdb/sum.example/lookup/github.com/Azure/sdk@v1.0.0", route.SumDB, "", route.Restricted, false},
 		{"/sumdb/sum.example/tile/8/0/000", route.SumDB, "", route.Restricted, false},

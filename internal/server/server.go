@@ -65,6 +65,8 @@ type Options struct {
 	Ready func(ctx context.Context) (report string, ok bool)
 	// Catalog, if not nil, serves /catalog and /index.
 	Catalog http.Handler
+	// API, if not nil, serves the JSON API under /api/v1/.
+	API http.Handler
 	// User, if not nil, names the user a request was made by, for the
 	// request log ("" for none).
 	User func(ctx context.Context) string
@@ -160,6 +162,8 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		s.serveReady(w, r)
 	case route.Catalog:
 		serveOptional(w, r, s.opts.Catalog)
+	case route.API:
+		serveOptional(w, r, s.opts.API)
 	case route.Metrics:
 		serveOptional(w, r, s.opts.Metrics)
 	case route.SumDB:

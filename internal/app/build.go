@@ -260,6 +260,7 @@ func (a *App) newVault() error {
 		VerifyFailed: m.VerifyFailed,
 		FillDone:     m.FillDone,
 		StoreFailed:  m.StoreFailed,
+		Stored:       a.recorder.Stored,
 	}
 	switch len(a.verifiers) {
 	case 0:

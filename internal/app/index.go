@@ -56,6 +56,7 @@ func (a *App) indexConfig() indexer.Config {
 // newRecorder makes what records the vault's fills in the index.
 func (a *App) newRecorder() error {
 	a.recorder = &indexer.Recorder{Index: a.index, Store: a.store, Config: a.indexConfig(), Log: a.log}
+	a.metrics.WatchIndex(a.index.Stats, a.recorder.Failed.Load)
 	return nil
 }
 

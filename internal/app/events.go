@@ -34,7 +34,9 @@ func (a *App) served(r *http.Request, info server.RequestInfo) {
 		Module:     req.Module,
 		Version:    req.Version,
 		Kind:       kindOf(info.Endpoint),
-		Bytes:      info.Bytes,
+	}
+	if ok {
+		ev.Bytes = info.Bytes // not the bytes of an error's text
 	}
 	switch {
 	case ok && filled:

@@ -10,9 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/module"
 
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/config"
@@ -106,11 +110,72 @@ func TestReindexRebuildsTheIndex(t *testing.T) {
 	for _, m := range []map[string][]index.Version{filled, again} {
 		for _, vs := range m {
 			for i := range vs {
+				// The store does not say where a version came from, nor
+				// how often it was downloaded.
 				vs[i].StoredAt, vs[i].Source = time.Time{}, index.Source{}
+				vs[i].Downloads, vs[i].Hits, vs[i].LastDownload = 0, 0, time.Time{}
 			}
 		}
 	}
 	if !reflect.DeepEqual(filled, again) {
 		t.Errorf("the reindexed versions differ from those the fills recorded:\nfilled    %+v\nreindexed %+v", filled, again)
+	}
+}
+
+// TestZipDownloadsAreEvents: a zip filled then served again is two events
+// (filled, then hit) with the bytes served and the client's address; a
+// missing version is a not_found event; .info hits are counted.
+func TestZipDownloadsAreEvents(t *testing.T) {
+	up := proxytest.New(t, proxytest.Module{Path: "example.com/a", Version: "v1.0.0", Files: map[string]string{"go.mod": "module example.com/a\n", "a.go": "package a\n"}})
+	dir := t.TempDir()
+	database := filepath.Join(dir, "index.sqlite")
+	cfg := config.Serve{
+		Storage: "mem://", Database: database, Upstream: up.URL, Replica: "r1",
+		GOSUMDB: []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}}, SumDB: []string{up.SumDBName},
+		ListTTL: time.Minute, FillTimeout: time.Minute, ShutdownTimeout: time.Second,
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	zipSize := int64(len(up.ZipBytes("example.com/a", "v1.0.0")))
+	for _, p := range []string{"/example.com/a/@v/v1.0.0.zip", "/example.com/a/@v/v1.0.0.zip", "/example.com/a/@v/v1.0.0.info", "/example.com/a/@v/v9.0.0.zip"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	srv.Close()
+	if err := a.Close(); err != nil { // flushes the events
+		t.Fatal(err)
+	}
+	x, err := index.Open(context.Background(), database, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	page, err := x.Events(context.Background(), index.Filter{}, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range page.Events {
+		if e.ClientAddr != "127.0.0.1" || e.Replica != "r1" {
+			t.Errorf("event %+v: want client 127.0.0.1 and replica r1", e)
+		}
+		got = append(got, e.Version+" "+e.Kind+" "+e.Result+" "+strconv.FormatInt(e.Bytes, 10))
+	}
+	slices.Sort(got)
+	size := strconv.FormatInt(zipSize, 10)
+	want := []string{"v1.0.0 zip filled " + size, "v1.0.0 zip hit " + size, "v9.0.0 zip not_found " + strconv.Itoa(0)}
+	if !slices.Equal(got[:min(len(got), 3)], want[:]) || len(got) != 3 {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	v, err := x.Version(context.Background(), module.Version{Path: "example.com/a", Version: "v1.0.0"})
+	if err != nil || v.Downloads != 2 || v.Hits != 1 {
+		t.Errorf("Version = %+v, %v; want 2 downloads and 1 hit", v, err)
 	}
 }

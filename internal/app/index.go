@@ -20,7 +20,7 @@ func (a *App) openIndex(ctx context.Context) error {
 	cfg := a.cfg
 	dir := cfg.IndexDir
 	if cfg.Database == "" && dir == "" {
-		tmp, err := os.MkdirTemp(cfg.TempDir, "modvault-index-")
+		tmp, err := os.MkdirTemp("", "modvault-index-") // not in --temp-dir, which holds only fills
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@
 //
 //	modvault [serve] [flags]   run the proxy (the default)
 //	modvault verify [flags]    re-check every stored version; exit 1 on problems
+//	modvault reindex [flags]   rebuild the metadata index from the store
 //	modvault version           print the version
 package main
 
@@ -41,7 +42,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "version" || args[0] == "help" || args[0] == "config") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "reindex" || args[0] == "version" || args[0] == "help" || args[0] == "config") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -52,10 +53,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verify(args, stdout, stderr)
 	case "config":
 		return printConfig(args, stdout, stderr)
+	case "reindex":
+		return reindex(args, stdout, stderr)
 	case "help":
 		config.ServeUsage(stdout)
 		fmt.Fprintln(stdout, "\nmodvault config [flags] prints the effective configuration, secrets redacted.")
 		fmt.Fprintln(stdout, "modvault verify [flags] re-checks every stored version.")
+		fmt.Fprintln(stdout, "modvault reindex [flags] rebuilds the metadata index (--database) from the store.")
 		fmt.Fprintln(stdout, "modvault version prints the version.")
 		return 0
 	}
@@ -150,6 +154,30 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	if res.Problems > 0 {
 		return 1
 	}
+	return 0
+}
+
+// reindex runs "modvault reindex" with the flags of serve: it rebuilds
+// the metadata index from a walk of the store, with a progress line on
+// stderr per batch. Exit 2 for bad flags, 1 if the reindex fails.
+func reindex(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.ParseServe(ctx, args, config.Env{})
+	if errors.Is(err, flag.ErrHelp) {
+		config.ServeUsage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "modvault reindex: %v\n", err)
+		return 2
+	}
+	res, err := app.Reindex(ctx, cfg, newLogger(stderr, cfg), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "modvault reindex: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d versions indexed; %d no longer stored removed\n", res.Versions, res.Removed)
 	return 0
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/direct"
+	"github.com/modvault/modvault/internal/index"
+	"github.com/modvault/modvault/internal/indexer"
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/metrics"
 	"github.com/modvault/modvault/internal/redact"
@@ -37,6 +39,8 @@ type App struct {
 	// The parts, in the order New builds them; each is nil until built.
 	proxies   []upstream.Proxy
 	store     *store.Store
+	index     *index.Index
+	recorder  *indexer.Recorder
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	direct    *direct.Fetcher // nil without direct fetches
@@ -84,7 +88,9 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		a.parseUpstream,
 		a.checkTempDir,
 		func() error { return a.openStore(ctx) },
+		func() error { return a.openIndex(ctx) },
 		a.newMetrics,
+		a.newRecorder,
 		a.newDirect,
 		func() error { return a.newTracer(ctx, version) },
 		func() error { return a.newUpstream(version) },
@@ -96,6 +102,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		a.newVault,
 		a.newHandler,
 		func() error { return a.followSumDBs(ctx) },
+		func() error { return a.reconcileIndex(ctx) },
 	} {
 		if err := step(); err != nil {
 			return nil, err

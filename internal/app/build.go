@@ -199,6 +199,7 @@ func (a *App) newAccessControl() error {
 	if err != nil {
 		return fmt.Errorf("access control: %w", err)
 	}
+	guard.Denied = a.denied
 	a.guard = guard
 	if cfg.TLSCert == "" {
 		a.log.Warn("access control is on without --tls-cert: the go command sends credentials over HTTPS only, so terminate TLS in front of modvault")
@@ -260,6 +261,7 @@ func (a *App) newVault() error {
 		VerifyFailed: m.VerifyFailed,
 		FillDone:     m.FillDone,
 		StoreFailed:  m.StoreFailed,
+		Stored:       a.recorder.Stored,
 	}
 	switch len(a.verifiers) {
 	case 0:
@@ -289,6 +291,7 @@ func (a *App) newHandler() error {
 		Metrics:     promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 		Ready:       a.ready,
 		Catalog:     catalog.New(a.store, a.log),
+		Served:      a.served,
 	}
 	cachedOnly := vault.New(a.store, upstream.New(nil, upstream.Options{}), vault.Options{Logger: a.log, StoreFailed: m.StoreFailed})
 	var sumdb server.SumDB

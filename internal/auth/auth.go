@@ -16,6 +16,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -136,6 +137,11 @@ type Auth struct {
 	// verify checks a password against a bcrypt hash:
 	// bcrypt.CompareHashAndPassword, replaced in tests to count calls.
 	verify func(hash, password []byte) error
+
+	// Denied, if not nil, is called with every request the rules deny,
+	// who made it ("" if anonymous) and why, for the audit trail. Set it
+	// before the Handler serves.
+	Denied func(r *http.Request, who, reason string)
 }
 
 // settings are the knobs of an Auth that are not configuration.
@@ -228,6 +234,13 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 				slog.String("path", r.URL.Path),
 				slog.String("principal", who.String()),
 				slog.String("rule", pattern))
+			if a.Denied != nil {
+				reason := "no rule matches"
+				if ru != nil {
+					reason = "rule " + pattern + " does not allow " + cmp.Or(who.String(), "anonymous")
+				}
+				a.Denied(r, who.String(), reason)
+			}
 			deny(w)
 			return
 		}

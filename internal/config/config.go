@@ -40,6 +40,10 @@ type Serve struct {
 	DirectTokens    []Token       // per-host credentials for version control
 	Lock            string        // redis:// URL of the lock shared by replicas; "" for none
 	LockLease       time.Duration // how long a lease outlives a replica that died holding it
+	Database        string        // data source name of the metadata index; "" for the SQLite file in IndexDir
+	IndexDir        string        // where the default SQLite index lives: beside a file:// store, else the data directory; "" for a temporary one
+	EventRetention  time.Duration // how long events are kept; 0 keeps them forever
+	Replica         string        // this replica's name in events; the host name by default
 	ZipRedirect     time.Duration // answer stored zips with a redirect to a signed URL valid this long; 0 for off
 	OTLPEndpoint    string        // OTLP/HTTP collector that receives traces; "" for no tracing
 	TLSCert         string        // certificate file (PEM) for HTTPS; "" for plain HTTP
@@ -235,6 +239,9 @@ func (c *Serve) goEnvDefaults(ctx context.Context, env Env, raw *rawFlags) error
 			return err
 		}
 	}
+	if err := c.indexDefaults(env.Getenv); err != nil {
+		return err
+	}
 	if c.Upstream == "" {
 		c.Upstream, c.Origins["upstream"] = fromGoEnv(ctx, env, "GOPROXY")
 	}
@@ -366,6 +373,9 @@ func (c *Serve) checkDurations() error {
 	if c.ZipRedirect < 0 {
 		return fmt.Errorf("%s: %v is negative", c.setting("zip-redirect"), c.ZipRedirect)
 	}
+	if c.EventRetention < 0 {
+		return fmt.Errorf("%s: %v is negative", c.setting("event-retention"), c.EventRetention)
+	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
@@ -376,6 +386,53 @@ func (c *Serve) checkDurations() error {
 	}
 	return nil
 }
+
+// indexDefaults sets the replica's name to the host name, and, without
+// --database, IndexDir: the directory that holds a file:// store's
+// directory, none for a mem:// store (the index is temporary too), else the
+// data directory.
+func (c *Serve) indexDefaults(getenv func(string) string) error {
+	if c.Replica == "" {
+		c.Replica, _ = os.Hostname()
+	}
+	if c.Database != "" {
+		return nil
+	}
+	if dir := fileStoreDir(c.Storage); dir != "" {
+		c.IndexDir = filepath.Dir(dir)
+		return nil
+	}
+	if strings.HasPrefix(c.Storage, "mem://") {
+		return nil // a temporary index, lost on exit like the store
+	}
+	dir, err := DataDir(getenv)
+	if err != nil {
+		return fmt.Errorf("database: no --database given and %v", err)
+	}
+	c.IndexDir = dir
+	return nil
+}
+
+// fileStoreDir returns the directory of a file:// store URL, absolute, or
+// "" if storage is not one.
+func fileStoreDir(storage string) string {
+	u, err := url.Parse(storage)
+	if err != nil || u.Scheme != "file" || u.Path == "" || (u.Host != "" && u.Host != "localhost" && u.Host != ".") {
+		return ""
+	}
+	p := u.Path
+	if u.Host == "." || runtime.GOOS == "windows" {
+		p = strings.TrimPrefix(p, "/")
+	}
+	dir, err := filepath.Abs(filepath.FromSlash(p))
+	if err != nil {
+		return ""
+	}
+	return filepath.Clean(dir)
+}
+
+// FileStore reports whether storage is a file:// store URL.
+func FileStore(storage string) bool { return fileStoreDir(storage) != "" }
 
 // defaultStorage returns the file:// URL of the store under DataDir.
 func defaultStorage(getenv func(string) string) (string, error) {
@@ -482,6 +539,9 @@ func serveFlags(c *Serve, raw *rawFlags) *flag.FlagSet {
 	fs.StringVar(&raw.tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
 	fs.StringVar(&c.Lock, "lock", "", "redis://host:port URL of a Redis shared by the replicas of one store, so that a cold file is fetched once, not once per replica (default: none)")
 	fs.DurationVar(&c.LockLease, "lock-lease", 30*time.Second, "how long a lock lease lasts without renewal: how long other replicas wait before taking over the fill of a replica that died")
+	fs.StringVar(&c.Database, "database", "", "metadata index: postgres://… shared by replicas, or an SQLite file path (default: index.sqlite beside a file:// store, else in the data directory)")
+	fs.DurationVar(&c.EventRetention, "event-retention", 90*24*time.Hour, "how long the audit trail's events and hit counters are kept; 0 keeps them forever")
+	fs.StringVar(&c.Replica, "replica", "", "this replica's name, recorded in its events (default: the host name)")
 	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry: send traces of requests and upstream fetches to this OTLP/HTTP collector (http://collector:4318); none by default")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM, with its chain), reloaded when it changes")

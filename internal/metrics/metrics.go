@@ -26,6 +26,7 @@ import (
 
 	"github.com/modvault/modvault/internal/checksumdb"
 	"github.com/modvault/modvault/internal/fault"
+	"github.com/modvault/modvault/internal/index"
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/server"
@@ -296,6 +297,39 @@ func (m *Metrics) WatchLock(stats func() lock.Stats) {
 			func(s lock.Stats) uint64 { return s.Fallbacks }),
 		counter("modvault_lock_lost_total", "Leases found taken by another replica when their holder renewed them.",
 			func(s lock.Stats) uint64 { return s.Lost }),
+	)
+}
+
+// WatchIndex exports the counters of the metadata index's writer of events
+// and hits (index.Index.Stats), and the index writes of fills that failed
+// (indexFailed).
+func (m *Metrics) WatchIndex(stats func() index.Stats, indexFailed func() uint64) {
+	counter := func(name, help string, value func(index.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(value(stats())) })
+	}
+	gauge := func(name, help string, value func(index.Stats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(value(stats())) })
+	}
+	m.reg.MustRegister(
+		gauge("modvault_index_buffered_events", "Audit events waiting in memory to be written to the index database.",
+			func(s index.Stats) int { return s.BufferedEvents }),
+		gauge("modvault_index_buffered_hit_counters", "Hit counters waiting in memory to be written to the index database.",
+			func(s index.Stats) int { return s.BufferedHits }),
+		counter("modvault_index_events_written_total", "Audit events written to the index database.",
+			func(s index.Stats) uint64 { return s.WrittenEvents }),
+		counter("modvault_index_events_dropped_total", "Audit events dropped: the buffer was full (database down or slow), or they could not be written at shutdown.",
+			func(s index.Stats) uint64 { return s.DroppedEvents }),
+		counter("modvault_index_hits_dropped_total", "Hits of .info and .mod files dropped, likewise.",
+			func(s index.Stats) uint64 { return s.DroppedHits }),
+		counter("modvault_index_batches_total", "Transactions that wrote events and hits to the index database.",
+			func(s index.Stats) uint64 { return s.Batches }),
+		counter("modvault_index_write_errors_total", "Failed attempts to write a batch of events and hits (retried).",
+			func(s index.Stats) uint64 { return s.WriteErrors }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "modvault_index_version_write_failures_total",
+			Help: "Stored versions that a fill could not record in the index (a reconcile at start adds them)."},
+			func() float64 { return float64(indexFailed()) }),
 	)
 }
 

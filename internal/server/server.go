@@ -70,6 +70,10 @@ type Options struct {
 	// User, if not nil, names the user a request was made by, for the
 	// request log ("" for none).
 	User func(ctx context.Context) string
+	// Served, if not nil, is called after every request for a version's
+	// .info, .mod or .zip, for the audit trail. Like Observe it runs on
+	// every request, so it must be cheap and must not block.
+	Served func(r *http.Request, info RequestInfo)
 }
 
 // RequestInfo describes an answered request, for Options.Observe.
@@ -79,6 +83,7 @@ type RequestInfo struct {
 	Source   vault.Source // "" if the answer did not come from the vault
 	Bytes    int64        // body bytes written
 	Duration time.Duration
+	Fault    fault.Kind // the kind of the error answered, if any
 }
 
 // smallCacheBytes bounds the memory kept for small stored files.
@@ -107,7 +112,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.route(rec, r)
 	d := time.Since(start)
 	if s.opts.Observe != nil {
-		s.opts.Observe(RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d})
+		s.opts.Observe(RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault})
+	}
+	if s.opts.Served != nil && (rec.endpoint == route.Info || rec.endpoint == route.Mod || rec.endpoint == route.Zip) {
+		s.opts.Served(r, RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault})
 	}
 	level := slog.LevelInfo
 	switch {
@@ -332,6 +340,7 @@ func (s *Server) fail(w *recorder, r *http.Request, err error) {
 		w.status = 499 // the client is gone: log it as nginx does, write nothing
 		return
 	}
+	w.fault = fault.Of(err)
 	status, msg := httperr.Status(err)
 	if status >= 500 {
 		s.log.Warn("request failed", "path", r.URL.Path, "status", status, "err", err)
@@ -347,6 +356,7 @@ type recorder struct {
 	bytes       int64
 	source      vault.Source
 	endpoint    route.Endpoint
+	fault       fault.Kind
 	wroteHeader bool
 }
 

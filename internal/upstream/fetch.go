@@ -46,8 +46,16 @@ func readFailed(ctx context.Context, err error) error {
 // past the stall timeout, longer than limit) is that entry's error: after
 // "|", the next entry is tried, as the go command does.
 func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte, error) {
+	b, _, err := c.GetBytesFrom(ctx, path, limit)
+	return b, err
+}
+
+// GetBytesFrom is [Client.GetBytes], and also returns which entry of the
+// list answered: its URL without user information, or "direct" for
+// version control.
+func (c *Client) GetBytesFrom(ctx context.Context, path string, limit int64) ([]byte, string, error) {
 	var b []byte
-	err := c.try(ctx, path, func(body io.ReadCloser, size int64) error {
+	from, err := c.try(ctx, path, func(body io.ReadCloser, size int64) error {
 		defer body.Close()
 		if size > limit {
 			return fmt.Errorf("%w: %s: body of %d bytes is larger than %d bytes", ErrBadResponse, path, size, limit)
@@ -62,9 +70,9 @@ func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return b, nil
+	return b, from, nil
 }
 
 // GetFile is [Client.Get] into a file: it writes the whole body of the
@@ -77,7 +85,7 @@ func (c *Client) GetBytes(ctx context.Context, path string, limit int64) ([]byte
 // error, f holds an undefined part of a body.
 func (c *Client) GetFile(ctx context.Context, path string, f *os.File, limit int64) (int64, error) {
 	var n int64
-	err := c.try(ctx, path, func(body io.ReadCloser, size int64) error {
+	_, err := c.try(ctx, path, func(body io.ReadCloser, size int64) error {
 		defer body.Close()
 		n = 0
 		if _, err := f.Seek(0, io.SeekStart); err != nil {

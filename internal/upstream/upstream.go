@@ -31,6 +31,10 @@ import (
 	"github.com/modvault/modvault/internal/redact"
 )
 
+// FromDirect is what [Client.GetBytesFrom] names the version control
+// fetcher by.
+const FromDirect = "direct"
+
 // Proxy is one entry of an upstream list.
 type Proxy struct {
 	URL    string // base URL without a trailing slash; "" for off and direct
@@ -242,7 +246,7 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 		body io.ReadCloser
 		size int64
 	)
-	err := c.try(ctx, path, func(b io.ReadCloser, n int64) error {
+	_, err := c.try(ctx, path, func(b io.ReadCloser, n int64) error {
 		body, size = b, n
 		return nil
 	})
@@ -257,27 +261,28 @@ func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, int64, er
 // must close the body. An error of use counts as that entry's error: after
 // "|", try goes on to the next entry unless use's error is a [localError]
 // (or ctx ended); after ",", it stops, since a body that fails is no "not
-// found". try returns nil once use succeeds, else the last error.
-func (c *Client) try(ctx context.Context, path string, use func(body io.ReadCloser, size int64) error) error {
+// found". try returns nil once use succeeds, with the entry that answered
+// (see [Client.GetBytesFrom]), else the last error.
+func (c *Client) try(ctx context.Context, path string, use func(body io.ReadCloser, size int64) error) (from string, err error) {
 	if c.private != "" && !strings.HasPrefix(path, "sumdb/") {
 		req, err := protocol.Parse(path)
 		if err != nil {
 			// Not sent anywhere: a path that is no module proxy path
 			// cannot be checked against the private patterns.
-			return &Error{Text: fmt.Sprintf("not a module proxy path: %v", err)}
+			return "", &Error{Text: fmt.Sprintf("not a module proxy path: %v", err)}
 		}
 		if module.MatchPrefixPatterns(c.private, req.Module) {
 			body, size, err := c.fetchDirect(ctx, path)
 			if err != nil {
-				return err
+				return "", err
 			}
-			return unwrapLocal(use(body, size))
+			return FromDirect, unwrapLocal(use(body, size))
 		}
 	}
 	lastErr := error(&Error{Text: "not in the store, and there is no upstream to fetch it from"})
 	for _, p := range c.proxies {
 		if p.Off {
-			return &Error{Text: "not in the store, and the upstream list ends with off"}
+			return "", &Error{Text: "not in the store, and the upstream list ends with off"}
 		}
 		var (
 			body io.ReadCloser
@@ -310,11 +315,14 @@ func (c *Client) try(ctx context.Context, path string, use func(body io.ReadClos
 		}
 		if err == nil {
 			if err = use(body, size); err == nil {
-				return nil
+				if target == "" {
+					return FromDirect, nil
+				}
+				return redact.URL(p.URL), nil
 			}
 			var local localError
 			if errors.As(err, &local) {
-				return local.err
+				return "", local.err
 			}
 		}
 		lastErr = err
@@ -325,7 +333,7 @@ func (c *Client) try(ctx context.Context, path string, use func(body io.ReadClos
 			break
 		}
 	}
-	return lastErr
+	return "", lastErr
 }
 
 func (c *Client) fetchDirect(ctx context.Context, path string) (io.ReadCloser, int64, error) {

@@ -106,7 +106,7 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 	if ok, err := v.store.Exists(ctx, info.Key); err != nil || ok {
 		return err
 	}
-	infoBody, err := v.up.GetBytes(ctx, info.Key, maxInfoSize)
+	infoBody, from, err := v.up.GetBytesFrom(ctx, info.Key, maxInfoSize)
 	if err != nil {
 		return err
 	}
@@ -124,15 +124,20 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 	if err := modcheck.CheckMod(mod.Version, modBody); err != nil {
 		return invalidUpstream(err)
 	}
-	if err := v.verify(ctx, mod.Version, "/go.mod", func() (string, error) { return modcheck.ModHash(modBody) }); err != nil {
+	modH1, err := v.verify(ctx, mod.Version, "/go.mod", func() (string, error) { return modcheck.ModHash(modBody) })
+	if err != nil {
 		return err
 	}
 	if err := v.createOnce(ctx, mod.Key, modBody, info.Key); err != nil {
 		return err
 	}
-	if err := v.store.Create(ctx, info.Key, bytes.NewReader(infoBody)); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := v.store.Create(ctx, info.Key, bytes.NewReader(infoBody)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // another fill committed it, and reports it
+		}
 		return err
 	}
+	v.stored(StoredVersion{Version: info.Version, From: from, Info: infoBody, Mod: modBody, ModH1: modH1})
 	return nil
 }
 
@@ -194,15 +199,21 @@ func (v *Vault) fillZip(ctx context.Context, zip protocol.File) error {
 	if err := modcheck.CheckZip(mv, f.Name(), storedMod); err != nil {
 		return invalidUpstream(err)
 	}
-	if err := v.verify(ctx, mv, "", func() (string, error) { return modcheck.ZipHash(mv, f.Name()) }); err != nil {
+	zipH1, err := v.verify(ctx, mv, "", func() (string, error) { return modcheck.ZipHash(mv, f.Name()) })
+	if err != nil {
 		return err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewinding %s: %w", f.Name(), err)
 	}
-	if err := v.store.Create(ctx, zip.Key, f); err != nil && !errors.Is(err, fs.ErrExist) {
+	body := newCountingHash(f)
+	if err := v.store.Create(ctx, zip.Key, body); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // another fill committed it, and reports it
+		}
 		return err
 	}
+	v.stored(StoredVersion{Version: mv, Zip: &StoredZip{Size: body.n, SHA256: body.sum(), H1: zipH1}})
 	return nil
 }
 
@@ -221,21 +232,27 @@ func (v *Vault) verifies(mod string) bool {
 }
 
 // verify checks the hash of a file of mv (its zip, or with suffix
-// "/go.mod" its .mod) with the Checker, unless the module is not verified.
-func (v *Vault) verify(ctx context.Context, mv module.Version, suffix string, hash func() (string, error)) error {
-	if !v.verifies(mv.Path) {
-		return nil
+// "/go.mod" its .mod) with the Checker, unless the module is not verified,
+// and returns the hash. The hash is computed only to be checked, or for
+// Options.Stored; otherwise it is "".
+func (v *Vault) verify(ctx context.Context, mv module.Version, suffix string, hash func() (string, error)) (string, error) {
+	checks := v.verifies(mv.Path)
+	if !checks && v.opts.Stored == nil {
+		return "", nil
 	}
 	h, err := hash()
 	if err != nil {
-		return invalidUpstream(err)
+		return "", invalidUpstream(err)
+	}
+	if !checks {
+		return h, nil
 	}
 	if err := v.opts.Checker.Check(ctx, mv.Path, mv.Version+suffix, h); err != nil {
 		v.log.Error("verification failed: nothing stored", "module", mv.Path, "version", mv.Version+suffix, "err", err)
 		if v.opts.VerifyFailed != nil {
 			v.opts.VerifyFailed(err)
 		}
-		return err
+		return "", err
 	}
-	return nil
+	return h, nil
 }

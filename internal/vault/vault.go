@@ -114,6 +114,11 @@ type Options struct {
 	// never depends on it: a fill that did not get the lease still stores
 	// only whole, validated objects, create-once.
 	Locker Locker
+	// Stored, if not nil, is called after a fill commits a version's .info
+	// (with its .mod) and after it commits its zip, for the metadata index.
+	// It must not block for long; ctx is the vault's, not the request's.
+	// It is not called when another fill (a replica) committed first.
+	Stored func(ctx context.Context, sv StoredVersion)
 }
 
 // Locker hands out leases shared by every replica (package lock).

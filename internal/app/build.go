@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/modvault/modvault/internal/api"
 	"github.com/modvault/modvault/internal/auth"
 	"github.com/modvault/modvault/internal/catalog"
 	"github.com/modvault/modvault/internal/checksumdb"
@@ -290,8 +291,15 @@ func (a *App) newHandler() error {
 		StoreFailed: m.StoreFailed,
 		Metrics:     promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 		Ready:       a.ready,
-		Catalog:     catalog.New(a.store, a.log),
 		Served:      a.served,
+	}
+	if a.index != nil {
+		// /catalog, /index and the JSON API read the metadata index: a
+		// page costs the same whatever the store's size.
+		h := api.New(a.index, a.log)
+		opts.Catalog, opts.API = h, h
+	} else {
+		opts.Catalog = catalog.New(a.store, a.log)
 	}
 	cachedOnly := vault.New(a.store, upstream.New(nil, upstream.Options{}), vault.Options{Logger: a.log, StoreFailed: m.StoreFailed})
 	var sumdb server.SumDB

@@ -200,7 +200,9 @@ func (a *App) newAccessControl() error {
 	if err != nil {
 		return fmt.Errorf("access control: %w", err)
 	}
-	guard.Denied = a.denied
+	if a.index != nil {
+		guard.Denied = a.denied
+	}
 	a.guard = guard
 	if cfg.TLSCert == "" {
 		a.log.Warn("access control is on without --tls-cert: the go command sends credentials over HTTPS only, so terminate TLS in front of modvault")
@@ -262,7 +264,9 @@ func (a *App) newVault() error {
 		VerifyFailed: m.VerifyFailed,
 		FillDone:     m.FillDone,
 		StoreFailed:  m.StoreFailed,
-		Stored:       a.recorder.Stored,
+	}
+	if a.recorder != nil {
+		opts.Stored = a.recorder.Stored
 	}
 	switch len(a.verifiers) {
 	case 0:
@@ -291,9 +295,9 @@ func (a *App) newHandler() error {
 		StoreFailed: m.StoreFailed,
 		Metrics:     promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 		Ready:       a.ready,
-		Served:      a.served,
 	}
 	if a.index != nil {
+		opts.Served = a.served
 		// /catalog, /index and the JSON API read the metadata index: a
 		// page costs the same whatever the store's size.
 		h := api.New(a.index, a.log)

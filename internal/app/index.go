@@ -18,6 +18,10 @@ import (
 // like the store's content.
 func (a *App) openIndex(ctx context.Context) error {
 	cfg := a.cfg
+	if cfg.Database == config.DatabaseOff {
+		a.log.Warn("no metadata index (--database off): no audit trail and no /api/v1/; /catalog and /index walk the store")
+		return nil
+	}
 	dir := cfg.IndexDir
 	if cfg.Database == "" && dir == "" {
 		tmp, err := os.MkdirTemp("", "modvault-index-") // not in --temp-dir, which holds only fills
@@ -55,6 +59,9 @@ func (a *App) indexConfig() indexer.Config {
 
 // newRecorder makes what records the vault's fills in the index.
 func (a *App) newRecorder() error {
+	if a.index == nil {
+		return nil
+	}
 	a.recorder = &indexer.Recorder{Index: a.index, Store: a.store, Config: a.indexConfig(), Log: a.log}
 	a.metrics.WatchIndex(a.index.Stats, a.recorder.Failed.Load)
 	return nil
@@ -64,6 +71,9 @@ func (a *App) newRecorder() error {
 // lacks (stored while it could not be written, or before it existed). It
 // stops at Close.
 func (a *App) reconcileIndex(ctx context.Context) error {
+	if a.index == nil {
+		return nil
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

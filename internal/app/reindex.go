@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 
@@ -23,6 +24,9 @@ func Reindex(ctx context.Context, cfg config.Serve, log *slog.Logger, progress i
 	}()
 	if err := a.openStore(ctx); err != nil {
 		return indexer.ReindexResult{}, err
+	}
+	if cfg.Database == config.DatabaseOff {
+		return indexer.ReindexResult{}, errors.New("reindex: --database is off: there is no index to rebuild")
 	}
 	if err := a.openIndex(ctx); err != nil {
 		return indexer.ReindexResult{}, err

@@ -40,7 +40,7 @@ type Serve struct {
 	DirectTokens    []Token       // per-host credentials for version control
 	Lock            string        // redis:// URL of the lock shared by replicas; "" for none
 	LockLease       time.Duration // how long a lease outlives a replica that died holding it
-	Database        string        // data source name of the metadata index; "" for the SQLite file in IndexDir
+	Database        string        // data source name of the metadata index; "" for the SQLite file in IndexDir; DatabaseOff for none
 	IndexDir        string        // where the default SQLite index lives: beside a file:// store, else the data directory; "" for a temporary one
 	EventRetention  time.Duration // how long events are kept; 0 keeps them forever
 	Replica         string        // this replica's name in events; the host name by default
@@ -387,6 +387,9 @@ func (c *Serve) checkDurations() error {
 	return nil
 }
 
+// DatabaseOff is the --database value that keeps no metadata index.
+const DatabaseOff = "off"
+
 // indexDefaults sets the replica's name to the host name, and, without
 // --database, IndexDir: the directory that holds a file:// store's
 // directory, none for a mem:// store (the index is temporary too), else the
@@ -395,7 +398,7 @@ func (c *Serve) indexDefaults(getenv func(string) string) error {
 	if c.Replica == "" {
 		c.Replica, _ = os.Hostname()
 	}
-	if c.Database != "" {
+	if c.Database != "" { // a DSN, or "off"
 		return nil
 	}
 	if dir := fileStoreDir(c.Storage); dir != "" {
@@ -539,7 +542,7 @@ func serveFlags(c *Serve, raw *rawFlags) *flag.FlagSet {
 	fs.StringVar(&raw.tokens, "direct-tokens", "", "credentials for version control hosts: host=token or host=user:token, separated by commas (prefer MODVAULT_DIRECT_TOKENS: flags show in ps)")
 	fs.StringVar(&c.Lock, "lock", "", "redis://host:port URL of a Redis shared by the replicas of one store, so that a cold file is fetched once, not once per replica (default: none)")
 	fs.DurationVar(&c.LockLease, "lock-lease", 30*time.Second, "how long a lock lease lasts without renewal: how long other replicas wait before taking over the fill of a replica that died")
-	fs.StringVar(&c.Database, "database", "", "metadata index: postgres://… shared by replicas, or an SQLite file path (default: index.sqlite beside a file:// store, else in the data directory)")
+	fs.StringVar(&c.Database, "database", "", "metadata index: postgres://… shared by replicas, an SQLite file path, or off (default: index.sqlite beside a file:// store, else in the data directory)")
 	fs.DurationVar(&c.EventRetention, "event-retention", 90*24*time.Hour, "how long the audit trail's events and hit counters are kept; 0 keeps them forever")
 	fs.StringVar(&c.Replica, "replica", "", "this replica's name, recorded in its events (default: the host name)")
 	fs.DurationVar(&c.ZipRedirect, "zip-redirect", 0, "answer stored zips with a redirect to a signed URL of the object store, valid this long (s3://, gs://, azblob://); 0 serves them through modvault")

@@ -43,7 +43,16 @@ const benchZipSize = 256 << 10
 func benchModvault(b *testing.B, upstreamURL, sumdbName string) (baseURL, dir string) {
 	b.Helper()
 	dir = b.TempDir()
+	return benchModvaultOn(b, upstreamURL, sumdbName, dir, ""), dir
+}
+
+// benchModvaultOn starts modvault in front of upstreamURL with the file://
+// store in dir and the metadata index database (config.DatabaseOff for
+// none), and returns its base URL.
+func benchModvaultOn(b *testing.B, upstreamURL, sumdbName, dir, database string) string {
+	b.Helper()
 	cfg := config.Serve{
+		Database:        database,
 		Storage:         (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String(),
 		Upstream:        upstreamURL,
 		SumDB:           []string{sumdbName},
@@ -59,7 +68,7 @@ func benchModvault(b *testing.B, upstreamURL, sumdbName string) (baseURL, dir st
 	}
 	srv := httptest.NewServer(a.Handler)
 	b.Cleanup(func() { srv.Close(); a.Close() })
-	return srv.URL, dir
+	return srv.URL
 }
 
 // get fetches url with c, reads the whole body and returns its length.
@@ -111,7 +120,10 @@ func benchWarm(b *testing.B, ext string) {
 		b.Fatal("the upstream got no request: the store was not filled through modvault")
 	}
 
-	for _, s := range []struct{ name, base string }{{"modvault", mv}, {"fileserver", fsrv.URL}} {
+	// The same store served by a modvault that keeps no metadata index:
+	// the cost of the audit trail (events, hit counters) on warm requests.
+	noIndex := benchModvaultOn(b, up.URL, up.SumDBName, dir, config.DatabaseOff)
+	for _, s := range []struct{ name, base string }{{"modvault", mv}, {"modvault-noindex", noIndex}, {"fileserver", fsrv.URL}} {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
 			if ext == ".zip" {

@@ -1,17 +1,28 @@
 package e2e
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/modvault/modvault/internal/api"
+	"github.com/modvault/modvault/internal/app"
+	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/proxytest"
 )
 
@@ -149,5 +160,172 @@ func TestAPIHashesEqualGoSum(t *testing.T) {
 	// files) are in go.sum.
 	if zips != 5 || len(sums) < 10 {
 		t.Errorf("go.sum has %d lines, %d of zips; want 5 zips and their go.mod files:\n%v", len(sums), zips, sums)
+	}
+}
+
+// serveTLS runs modvault with cfg (which names a certificate) on a new
+// loopback port with its own server (app.Serve), and returns its base URL,
+// https://127.0.0.1:PORT.
+func serveTLS(t *testing.T, cfg config.Serve) string {
+	t.Helper()
+	cfg.ListTTL, cfg.FillTimeout, cfg.ShutdownTimeout = time.Millisecond, time.Minute, time.Second
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	a, err := app.New(context.Background(), cfg, log, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "https://" + ln.Addr().String()
+}
+
+// tlsClient returns an HTTP client that trusts the CA certificate in
+// caFile.
+func tlsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// TestEventsNameTheNetrcUser: with access control on, modvault over TLS
+// and the go command's credentials in .netrc, /api/v1/events lists each zip
+// the go command downloaded, with the user's name, the zip's size and
+// "filled" (then "hit" for a second client, and a second download of the
+// version), and a request refused for want of credentials as "denied" for
+// anonymous. The API is for whom the
+// @catalog rule allows: another user gets a 404.
+func TestEventsNameTheNetrcUser(t *testing.T) {
+	const alicePassword, bobPassword = "alice-correct-horse", "bob-battery-staple"
+	mods := modules()
+	up := proxytest.New(t, mods...)
+	dir := t.TempDir()
+	caFile, certFile, keyFile := proxytest.WriteTestPKI(t, dir)
+	var users strings.Builder
+	for user, password := range map[string]string{"alice": alicePassword, "bob": bobPassword} {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&users, "%s:%s\n", user, hash)
+	}
+	usersFile := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(usersFile, []byte(users.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, storage := fileStore(t)
+	base := serveTLS(t, config.Serve{
+		Storage:   storage,
+		Upstream:  up.URL,
+		SumDB:     []string{up.SumDBName},
+		GOSUMDB:   []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
+		TLSCert:   certFile,
+		TLSKey:    keyFile,
+		AuthUsers: usersFile,
+		AuthRules: []config.AuthRule{
+			{Pattern: "*", Allow: []string{"authenticated"}},
+			{Pattern: "@catalog", Allow: []string{"alice"}},
+		},
+		Replica: "replica-a",
+	})
+	hostPort := strings.TrimPrefix(base, "https://")
+	goAs := func(user, password string) *proxytest.Go {
+		g := proxytest.NewGo(t, base, up.GOSUMDB())
+		netrc := filepath.Join(t.TempDir(), "netrc")
+		if err := os.WriteFile(netrc, []byte("machine "+hostPort+" login "+user+" password "+password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g.Env = append(g.Env, "SSL_CERT_FILE="+caFile, "NETRC="+netrc)
+		return g
+	}
+	downloaded := []string{"example.com/b@v1.1.0", "example.com/Upper@v1.0.0-RC1", "example.com/old@v2.0.0+incompatible"}
+	goAs("alice", alicePassword).Must(append([]string{"mod", "download"}, downloaded...)...)
+	goAs("bob", bobPassword).Must("mod", "download", "example.com/b@v1.1.0")
+
+	client := tlsClient(t, caFile)
+	// Refused for want of credentials: a denied event, for anonymous.
+	resp, err := client.Get(base + "/example.com/b/v2/@v/v2.0.0.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a zip without credentials: status %d, want 404", resp.StatusCode)
+	}
+
+	// Only alice may read the API.
+	alice := "https://alice:" + alicePassword + "@" + hostPort
+	bob := "https://bob:" + bobPassword + "@" + hostPort
+	for who, url := range map[string]string{"bob": bob, "anonymous": base} {
+		if status := getAPI(t, client, url, "/api/v1/events", new(api.EventsPage)); status != http.StatusNotFound {
+			t.Errorf("/api/v1/events as %s: status %d, want 404", who, status)
+		}
+	}
+
+	// The zip events, as "user result module@version".
+	zipSize := func(mv string) int64 {
+		path, vers, _ := strings.Cut(mv, "@")
+		return int64(len(up.ZipBytes(path, vers)))
+	}
+	want := map[string]bool{"bob hit example.com/b@v1.1.0": true, " denied example.com/b/v2@v2.0.0": true}
+	for _, mv := range downloaded {
+		want["alice filled "+mv] = true
+	}
+	waitFor(t, func() string {
+		got := make(map[string]bool)
+		for _, e := range allEvents(t, client, alice, url.Values{}) {
+			if e.Kind != "zip" {
+				continue
+			}
+			mv := e.Module + "@" + e.Version
+			got[e.User+" "+e.Result+" "+mv] = true
+			if e.Result != "denied" && e.Bytes != zipSize(mv) {
+				return fmt.Sprintf("zip event %+v: %d bytes, want %d", e, e.Bytes, zipSize(mv))
+			}
+			if e.Replica != "replica-a" || e.ClientAddr != "127.0.0.1" {
+				return fmt.Sprintf("zip event %+v: want replica-a and client 127.0.0.1", e)
+			}
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Sprintf("zip events (user result module@version) %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+		return ""
+	})
+
+	// Written with the events: b@v1.1.0 was downloaded twice.
+	var v api.Version
+	if status := getAPI(t, client, alice, "/api/v1/versions/example.com/b@v1.1.0", &v); status != http.StatusOK || v.Downloads != 2 || v.LastDownload.IsZero() {
+		t.Errorf("/api/v1/versions/example.com/b@v1.1.0: status %d, downloads %d, last download %v; want 2 downloads", status, v.Downloads, v.LastDownload)
+	}
+
+	// The user filter finds alice's downloads, and her name only.
+	for _, e := range allEvents(t, client, alice, url.Values{"user": {"alice"}}) {
+		if e.User != "alice" {
+			t.Errorf("/api/v1/events?user=alice lists %+v", e)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/proxytest"
+	"github.com/modvault/modvault/internal/testserver"
 )
 
 // indexWait bounds the wait for the metadata index to show what was
@@ -327,5 +328,147 @@ func TestEventsNameTheNetrcUser(t *testing.T) {
 		if e.User != "alice" {
 			t.Errorf("/api/v1/events?user=alice lists %+v", e)
 		}
+	}
+}
+
+// zipEvents returns the zip events of /api/v1/events at base, as
+// "replica result module@version".
+func zipEvents(t *testing.T, base string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range allEvents(t, nil, base, url.Values{}) {
+		if e.Kind == "zip" {
+			out = append(out, e.Replica+" "+e.Result+" "+e.Module+"@"+e.Version)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestReplicasShareOnePostgreSQL: two modvault replicas on one file store
+// and one PostgreSQL database (--database postgres://…). A version the go
+// command downloads through one is, through the other's /api/v1/, a
+// version with its go.sum hashes and a download event naming the first
+// replica; and the other way round.
+func TestReplicasShareOnePostgreSQL(t *testing.T) {
+	pg := testserver.Postgres(t)
+	db := pg.NewDatabase(t)
+	up := proxytest.New(t, modules()...)
+	_, storage := fileStore(t)
+	replica := func(name string) string {
+		return startModvaultWith(t, config.Serve{
+			Storage:  storage,
+			Upstream: up.URL,
+			SumDB:    []string{up.SumDBName},
+			GOSUMDB:  []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
+			Database: db,
+			Replica:  name,
+		})
+	}
+	one, two := replica("one"), replica("two")
+
+	proxytest.NewGo(t, one, up.GOSUMDB()).Must("mod", "download", "example.com/b@v1.1.0")
+	waitFor(t, func() string {
+		var v api.Version
+		if status := getAPI(t, nil, two, "/api/v1/versions/example.com/b@v1.1.0", &v); status != http.StatusOK {
+			return fmt.Sprintf("replica two: /api/v1/versions/example.com/b@v1.1.0: status %d", status)
+		}
+		if v.ZipH1 != up.ZipHash("example.com/b", "v1.1.0") || v.ModH1 != up.ModHash("example.com/b", "v1.1.0") || v.Downloads != 1 {
+			return fmt.Sprintf("replica two: example.com/b@v1.1.0 is %+v; want the upstream's hashes and 1 download", v)
+		}
+		if got, want := zipEvents(t, two), []string{"one filled example.com/b@v1.1.0"}; !slices.Equal(got, want) {
+			return fmt.Sprintf("replica two: zip events %q, want %q", got, want)
+		}
+		return ""
+	})
+
+	// Through the second replica: the version it holds in the shared
+	// store is a hit, and one it fills is seen through the first.
+	proxytest.NewGo(t, two, up.GOSUMDB()).Must("mod", "download", "example.com/b@v1.1.0", "example.com/Upper@v1.0.0-RC1")
+	waitFor(t, func() string {
+		want := []string{"one filled example.com/b@v1.1.0", "two filled example.com/Upper@v1.0.0-RC1", "two hit example.com/b@v1.1.0"}
+		if got := zipEvents(t, one); !slices.Equal(got, want) {
+			return fmt.Sprintf("replica one: zip events %q, want %q", got, want)
+		}
+		var page struct {
+			Modules []struct{ Path string }
+		}
+		if status := getAPI(t, nil, one, "/api/v1/modules?q=example.com/", &page); status != http.StatusOK || len(page.Modules) != 2 {
+			return fmt.Sprintf("replica one: /api/v1/modules?q=example.com/: status %d, %+v; want example.com/b and example.com/Upper", status, page.Modules)
+		}
+		return ""
+	})
+}
+
+// TestDatabaseOutage: while the PostgreSQL server of the index is down,
+// modvault goes on serving (the go command's downloads succeed) and holds
+// the events in its buffer; when the server is back, every one of them is
+// written: /api/v1/events lists each download, the metrics count as many
+// events written as the API lists and none dropped.
+func TestDatabaseOutage(t *testing.T) {
+	pg := testserver.Postgres(t)
+	db := pg.NewDatabase(t)
+	up := proxytest.New(t, modules()...)
+	_, storage := fileStore(t)
+	cfg := config.Serve{
+		Storage:  storage,
+		Upstream: up.URL,
+		SumDB:    []string{up.SumDBName},
+		GOSUMDB:  []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
+		Database: db,
+		Replica:  "r",
+	}
+	mv := startModvaultWith(t, cfg)
+	c := metricsClient(t)
+
+	// Before the outage: one download, written.
+	proxytest.NewGo(t, mv, up.GOSUMDB()).Must("mod", "download", "example.com/b@v1.0.0")
+	waitFor(t, func() string {
+		if got := zipEvents(t, mv); len(got) != 1 {
+			return fmt.Sprintf("zip events before the outage: %q", got)
+		}
+		return ""
+	})
+
+	pg.Stop()
+	during := []string{"example.com/a@v1.0.0", "example.com/b@v1.1.0", "example.com/b/v2@v2.0.0", "example.com/Upper@v1.0.0-RC1", "example.com/old@v2.0.0+incompatible"}
+	g := proxytest.NewGo(t, mv, up.GOSUMDB())
+	g.Must(append([]string{"mod", "download"}, during...)...)
+	g.Must("mod", "download", "example.com/b@v1.0.0") // a hit
+	// The writer has tried, failed, and holds the events.
+	waitFor(t, func() string {
+		m := scrape(t, c, mv)
+		if m.value("modvault_index_write_errors_total") == 0 || m.value("modvault_index_buffered_events") < float64(len(during)+1) {
+			return fmt.Sprintf("during the outage: %v write errors, %v buffered events; want errors and at least %d events",
+				m.value("modvault_index_write_errors_total"), m.value("modvault_index_buffered_events"), len(during)+1)
+		}
+		return ""
+	})
+	if status := getAPI(t, nil, mv, "/api/v1/events", new(api.EventsPage)); status != http.StatusServiceUnavailable && status != http.StatusInternalServerError {
+		t.Errorf("/api/v1/events with the database down: status %d, want 500 or 503", status)
+	}
+
+	pg.Start(t)
+	want := []string{"r filled example.com/b@v1.0.0", "r hit example.com/b@v1.0.0"}
+	for _, mod := range during {
+		want = append(want, "r filled "+mod)
+	}
+	slices.Sort(want)
+	waitFor(t, func() string {
+		if got := zipEvents(t, mv); !slices.Equal(got, want) {
+			return fmt.Sprintf("zip events after the outage %q, want %q", got, want)
+		}
+		m := scrape(t, c, mv)
+		if n := m.value("modvault_index_buffered_events"); n != 0 {
+			return fmt.Sprintf("%v events still buffered", n)
+		}
+		return ""
+	})
+	m := scrape(t, c, mv)
+	if n := m.value("modvault_index_events_dropped_total"); n != 0 {
+		t.Errorf("%v events dropped", n)
+	}
+	if listed, written := len(allEvents(t, nil, mv, url.Values{})), m.value("modvault_index_events_written_total"); float64(listed) != written {
+		t.Errorf("/api/v1/events lists %d events, the metrics count %v written", listed, written)
 	}
 }

@@ -404,7 +404,8 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 // modvault goes on serving (the go command's downloads succeed) and holds
 // the events in its buffer; when the server is back, every one of them is
 // written: /api/v1/events lists each download, the metrics count as many
-// events written as the API lists and none dropped.
+// events written as the API lists and none dropped. The versions stored
+// during the outage are in the index soon after it, without a restart.
 func TestDatabaseOutage(t *testing.T) {
 	pg := testserver.Postgres(t)
 	db := pg.NewDatabase(t)
@@ -470,5 +471,21 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	if listed, written := len(allEvents(t, nil, mv, url.Values{})), m.value("modvault_index_events_written_total"); float64(listed) != written {
 		t.Errorf("/api/v1/events lists %d events, the metrics count %v written", listed, written)
+	}
+
+	// The versions stored during the outage, which the index could not
+	// record then, are recorded once it is back, without a restart.
+	for _, mod := range during {
+		path, vers, _ := strings.Cut(mod, "@")
+		waitFor(t, func() string {
+			var v api.Version
+			if status := getAPI(t, nil, mv, "/api/v1/versions/"+mod, &v); status != http.StatusOK {
+				return fmt.Sprintf("/api/v1/versions/%s after the outage: status %d", mod, status)
+			}
+			if v.ZipH1 != up.ZipHash(path, vers) || v.ModH1 != up.ModHash(path, vers) {
+				return fmt.Sprintf("/api/v1/versions/%s after the outage: %+v, want the upstream's hashes", mod, v)
+			}
+			return ""
+		})
 	}
 }

@@ -41,6 +41,7 @@ type App struct {
 	store     *store.Store
 	index     *index.Index
 	recorder  *indexer.Recorder
+	missed    chan struct{} // a fill the recorder could not record: reconcile
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	direct    *direct.Fetcher // nil without direct fetches

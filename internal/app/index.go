@@ -62,14 +62,16 @@ func (a *App) newRecorder() error {
 	if a.index == nil {
 		return nil
 	}
-	a.recorder = &indexer.Recorder{Index: a.index, Store: a.store, Config: a.indexConfig(), Log: a.log}
+	a.missed = make(chan struct{}, 1)
+	a.recorder = &indexer.Recorder{Index: a.index, Store: a.store, Config: a.indexConfig(), Log: a.log, Missed: a.missed}
 	a.metrics.WatchIndex(a.index.Stats, a.recorder.Failed.Load)
 	return nil
 }
 
 // reconcileIndex records, in the background, the stored versions the index
-// lacks (stored while it could not be written, or before it existed). It
-// stops at Close.
+// lacks: at start (stored while it could not be written, or before it
+// existed), and again whenever a fill could not be recorded (the database
+// was down), retrying until the database answers. It stops at Close.
 func (a *App) reconcileIndex(ctx context.Context) error {
 	if a.index == nil {
 		return nil
@@ -78,15 +80,50 @@ func (a *App) reconcileIndex(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		start := time.Now()
-		versions, zips, err := indexer.Reconcile(rctx, a.store, a.index, a.indexConfig())
-		switch {
-		case err != nil && rctx.Err() == nil:
-			a.log.Warn("index: reconciling with the store failed; run modvault reindex", "err", err)
-		case versions > 0 || zips > 0:
-			a.log.Info("index: recorded stored versions it lacked", "versions", versions, "zips", zips, "duration", time.Since(start))
+		a.reconcile(rctx)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-a.missed:
+			}
+			for delay := reconcileRetry; ; delay = min(2*delay, maxReconcileRetry) {
+				select {
+				case <-rctx.Done():
+					return
+				case <-time.After(delay):
+				}
+				select {
+				case <-a.missed: // covered by this attempt
+				default:
+				}
+				if a.reconcile(rctx) == nil {
+					break
+				}
+			}
 		}
 	}()
 	a.onClose(func() error { cancel(); <-done; return nil })
 	return nil
+}
+
+// The wait before reconciling after a fill could not be recorded, doubling
+// while reconciling fails.
+const (
+	reconcileRetry    = time.Second
+	maxReconcileRetry = time.Minute
+)
+
+// reconcile records the stored versions the index lacks, and logs what it
+// did.
+func (a *App) reconcile(ctx context.Context) error {
+	start := time.Now()
+	versions, zips, err := indexer.Reconcile(ctx, a.store, a.index, a.indexConfig())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("index: reconciling with the store failed; retrying after a failed fill, or run modvault reindex", "err", err)
+	case versions > 0 || zips > 0:
+		a.log.Info("index: recorded stored versions it lacked", "versions", versions, "zips", zips, "duration", time.Since(start))
+	}
+	return err
 }

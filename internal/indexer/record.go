@@ -21,6 +21,10 @@ type Recorder struct {
 	Log    *slog.Logger
 	// Failed counts the index writes that failed.
 	Failed atomic.Uint64
+	// Missed, if not nil, is sent a value after a failed write, without
+	// blocking (so give it a buffer of one): the index lacks a stored
+	// version until it is reconciled with the store.
+	Missed chan<- struct{}
 }
 
 // writeTimeout bounds one index write of a fill.
@@ -43,6 +47,10 @@ func (r *Recorder) Stored(ctx context.Context, sv vault.StoredVersion) {
 	}
 	if err != nil {
 		r.Failed.Add(1)
+		select {
+		case r.Missed <- struct{}{}:
+		default:
+		}
 		r.Log.Warn("index: recording a stored version failed; the next reconcile adds it", "module", sv.Version.Path, "version", sv.Version.Version, "err", err)
 	}
 }

@@ -19,8 +19,7 @@ import (
 // .info or .mod served is a hit counter, and one whose fill failed an
 // event. Neither blocks: the index buffers them.
 func (a *App) served(r *http.Request, info server.RequestInfo) {
-	rt := route.Of(r)
-	req := rt.Request
+	req := info.Request // not route.Of(r): without access control or tracing that would parse the path again
 	user := auth.Principal(r.Context())
 	filled := info.Source == vault.Miss
 	ok := info.Status < 300

@@ -84,6 +84,9 @@ type RequestInfo struct {
 	Bytes    int64        // body bytes written
 	Duration time.Duration
 	Fault    fault.Kind // the kind of the error answered, if any
+	// Request is the module proxy request answered, for Served (the
+	// route parsed once; zero for other endpoints).
+	Request protocol.Request
 }
 
 // smallCacheBytes bounds the memory kept for small stored files.
@@ -115,7 +118,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.Observe(RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault})
 	}
 	if s.opts.Served != nil && (rec.endpoint == route.Info || rec.endpoint == route.Mod || rec.endpoint == route.Zip) {
-		s.opts.Served(r, RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault})
+		s.opts.Served(r, RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault, Request: rec.request})
 	}
 	level := slog.LevelInfo
 	switch {
@@ -144,7 +147,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // first handler that needed it).
 func (s *Server) route(w *recorder, r *http.Request) {
 	rt := route.Of(r)
-	w.endpoint = rt.Endpoint
+	w.endpoint, w.request = rt.Endpoint, rt.Request
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		httperr.Write(w, http.StatusMethodNotAllowed, "method not allowed: use GET or HEAD")
@@ -356,6 +359,7 @@ type recorder struct {
 	bytes       int64
 	source      vault.Source
 	endpoint    route.Endpoint
+	request     protocol.Request
 	fault       fault.Kind
 	wroteHeader bool
 }

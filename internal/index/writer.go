@@ -39,7 +39,9 @@ func (x *Index) CountHit(mv module.Version, user string, t time.Time) {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	x.buf.addHit(hitKey{day: day(t), module: mv.Path, version: mv.Version, user: user}, unixNano(t), x.log)
+	// The day is kept as a number until the counters are written: no
+	// string is made on the request path.
+	x.buf.addHit(hitKey{day: t.Unix() / secondsPerDay, module: mv.Path, version: mv.Version, user: user}, unixNano(t), x.log)
 }
 
 // Stats describes the writer of events and hits, for metrics.
@@ -69,7 +71,13 @@ func (x *Index) Stats() Stats {
 func (x *Index) Flush(ctx context.Context) error { return x.flush(ctx, false) }
 
 // hitKey is a hit counter.
-type hitKey struct{ day, module, version, user string }
+type hitKey struct {
+	day                   int64 // days since the Unix epoch, UTC
+	module, version, user string
+}
+
+// secondsPerDay converts Unix seconds to hitKey days.
+const secondsPerDay = 24 * 60 * 60
 
 // hitCount is the hits of a counter not written yet.
 type hitCount struct {
@@ -315,7 +323,7 @@ func (x *Index) writeBatch(ctx context.Context, evs []Event, hits map[hitKey]hit
 			q.WriteString("INSERT INTO hit_counts (day, module, version, user_name, count) VALUES ")
 			for _, h := range chunk {
 				x.d.valuesRow(&q, len(args), plain(5)...)
-				args = append(args, h.k.day, h.k.module, h.k.version, h.k.user, h.c.n)
+				args = append(args, day(time.Unix(h.k.day*secondsPerDay, 0)), h.k.module, h.k.version, h.k.user, h.c.n)
 			}
 			q.WriteString(" ON CONFLICT (day, module, version, user_name) DO UPDATE SET count = hit_counts.count + excluded.count")
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {

@@ -109,7 +109,7 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, opts ImportOption
 	if err != nil {
 		return res, err
 	}
-	res.Present = len(files) - len(todo)
+	res.Present = len(files) - len(todo) - len(heads)
 	for _, f := range todo {
 		if err := im.create(f); err != nil {
 			return res, err

@@ -6,6 +6,7 @@
 //	modvault [serve] [flags]   run the proxy (the default)
 //	modvault verify [flags]    re-check every stored version; exit 1 on problems
 //	modvault version           print the version
+//	modvault prefetch, export, import, keygen: carry modules across an air gap (docs/airgap.md)
 package main
 
 import (
@@ -41,7 +42,8 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "version" || args[0] == "help" || args[0] == "config") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "version" || args[0] == "help" || args[0] == "config" ||
+		args[0] == "prefetch" || args[0] == "export" || args[0] == "import" || args[0] == "keygen") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -52,6 +54,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verify(args, stdout, stderr)
 	case "config":
 		return printConfig(args, stdout, stderr)
+	case "prefetch":
+		return prefetchCmd(args, stdout, stderr)
+	case "export":
+		return export(args, stdout, stderr)
+	case "import":
+		return importBundle(args, stdout, stderr)
+	case "keygen":
+		return keygen(args, stdout, stderr)
 	case "help":
 		config.ServeUsage(stdout)
 		fmt.Fprintln(stdout, "\nmodvault config [flags] prints the effective configuration, secrets redacted.")

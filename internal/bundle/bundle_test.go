@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -552,5 +553,80 @@ func TestPrivateTravelsWithManifestHash(t *testing.T) {
 	_, err := importBundle(openStore(t, storage), c.dbs, "b.tar", b, bundle.ImportOptions{})
 	if !errors.Is(err, bundle.ErrRefused) || !strings.Contains(err.Error(), "example.com/c") {
 		t.Errorf("import with the module public: %v, want it refused for lack of a lookup", err)
+	}
+}
+
+// TestMemoryStaysFlat: export and import of a bundle with a 160 MiB zip
+// keep the heap far below the zip's size: files stream through.
+func TestMemoryStaysFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes several hundred MiB")
+	}
+	const size = 160 << 20
+	up := proxytest.New(t, proxytest.Module{Path: "example.com/big", Version: "v1.0.0", Large: size})
+	dbs, _ := config.ParseSumDBs(up.GOSUMDB())
+	_, storageA := fileStore(t)
+	url := startModvault(t, up.URL, dbs, storageA)
+	res, err := prefetch.Run(context.Background(), []string{"example.com/big@v1.0.0"}, prefetch.Options{Proxy: url})
+	if err != nil || len(res.Failures) > 0 {
+		t.Fatalf("prefetch: %+v, %v", res, err)
+	}
+	file := filepath.Join(t.TempDir(), "big.tar.zst")
+	var peak uint64
+	measure := func(f func()) uint64 {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		done := make(chan struct{})
+		var max uint64
+		go func() {
+			for {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > max {
+					max = ms.HeapInuse
+				}
+				select {
+				case <-done:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+		f()
+		close(done)
+		time.Sleep(10 * time.Millisecond)
+		if max < base.HeapInuse {
+			return 0
+		}
+		return max - base.HeapInuse
+	}
+	grew := measure(func() {
+		f, err := os.Create(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := bundle.Export(context.Background(), openStore(t, storageA), f, file, bundle.ExportOptions{SumDBs: dbs}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("export of a %d MiB zip: heap grew by %.1f MiB", size>>20, float64(grew)/(1<<20))
+	peak = max(peak, grew)
+	_, storageB := fileStore(t)
+	grew = measure(func() {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := bundle.Import(context.Background(), openStore(t, storageB), f, bundle.ImportOptions{SumDBs: dbs, Name: file}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("import of a %d MiB zip: heap grew by %.1f MiB", size>>20, float64(grew)/(1<<20))
+	peak = max(peak, grew)
+	if peak > size/4 {
+		t.Errorf("heap grew by %d MiB for a %d MiB zip: not streaming", peak>>20, size>>20)
 	}
 }

@@ -163,19 +163,20 @@ func export(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var storage, output, since, sumFile, signKey string
+	var storage, output, since, sumFile, modFile, signKey string
 	var db sumdbFlags
 	var quiet bool
 	fs.StringVar(&storage, "storage", os.Getenv("MODVAULT_STORAGE"), "store URL (required)")
 	fs.StringVar(&output, "output", "", "bundle file to write: .tar, .tar.zst (zstd) or .tar.gz (gzip) (required)")
 	fs.StringVar(&since, "since", "", "only versions stored after this time (RFC 3339, date, or a duration back from now like 24h)")
 	fs.StringVar(&sumFile, "sum", "", "only the .mod files and zips this go.sum lists")
+	fs.StringVar(&modFile, "mod", "", "only what a build of this go.mod needs (its graph's .mod files, its modules' zips), resolved by the go command")
 	fs.StringVar(&signKey, "sign", "", "sign the manifest with this note signer key file (modvault keygen)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
 	db.register(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || storage == "" || output == "" {
 		if err == nil {
-			fmt.Fprintln(stderr, "usage: modvault export --storage URL --output FILE [--since TIME | --sum go.sum] [--sign KEYFILE]")
+			fmt.Fprintln(stderr, "usage: modvault export --storage URL --output FILE [--since TIME | --sum go.sum | --mod go.mod] [--sign KEYFILE]")
 		}
 		return 2
 	}
@@ -197,6 +198,10 @@ func export(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if modFile != "" && sumFile != "" {
+		fmt.Fprintln(stderr, "modvault export: --sum and --mod exclude each other")
+		return 2
+	}
 	if signKey != "" {
 		if opts.Signer, err = note.NewSigner(readKey(signKey)); err != nil {
 			fmt.Fprintf(stderr, "modvault export: --sign: %v\n", err)
@@ -212,6 +217,12 @@ func export(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer st.Close()
+	if modFile != "" {
+		if opts.Only, err = bundle.ModClosure(ctx, st, modFile, nil); err != nil {
+			fmt.Fprintf(stderr, "modvault export: --mod: %v\n", err)
+			return 1
+		}
+	}
 	tmp := output + ".partial"
 	f, err := os.Create(tmp)
 	if err != nil {

@@ -635,3 +635,42 @@ func TestMemoryStaysFlat(t *testing.T) {
 		t.Errorf("heap grew by %d MiB for a %d MiB zip: not streaming", peak>>20, size>>20)
 	}
 }
+
+// TestExportModClosure: --mod exports what a build of a go.mod needs and
+// nothing else the store holds; the isolated side builds from it.
+func TestExportModClosure(t *testing.T) {
+	c := newConnected(t)
+	extra, err := prefetch.Run(context.Background(), []string{"example.com/b@v1.0.0"}, prefetch.Options{Proxy: c.url})
+	if err != nil || len(extra.Failures) > 0 {
+		t.Fatalf("prefetch: %+v, %v", extra, err)
+	}
+	proj := t.TempDir()
+	gomod := filepath.Join(proj, "go.mod")
+	os.WriteFile(gomod, []byte(goMod), 0o666)
+	st := openStore(t, c.storage)
+	only, err := bundle.ModClosure(context.Background(), st, gomod, proxytest.NewGo(t, c.url, c.up.GOSUMDB()).Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.export(t, "b.tar", bundle.ExportOptions{Only: only})
+	names := tarNames(t, b)
+	for _, want := range []string{"example.com/a/@v/v1.0.0.zip", "example.com/b/@v/v1.1.0.zip", "example.com/c/@v/v1.0.0.zip", "example.com/!upper/@v/v1.0.0-!r!c1.zip"} {
+		if !names[want] {
+			t.Errorf("the bundle lacks %s", want)
+		}
+	}
+	if names["example.com/b/@v/v1.0.0.zip"] {
+		t.Error("the bundle holds example.com/b@v1.0.0's zip, which the go.mod's build does not need")
+	}
+	_, storage := fileStore(t)
+	if _, err := importBundle(openStore(t, storage), c.dbs, "b.tar", b, bundle.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mv := startModvault(t, "off", c.dbs, storage)
+	g := proxytest.NewGo(t, mv, c.up.GOSUMDB())
+	g.WriteFile("go.mod", goMod)
+	g.WriteFile("main.go", mainGo)
+	g.Must("mod", "tidy")
+	g.Must("mod", "download", "all")
+	g.Must("build", "-o", filepath.Join(t.TempDir(), "prog"), ".")
+}

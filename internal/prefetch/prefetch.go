@@ -88,7 +88,7 @@ func Run(ctx context.Context, args []string, opts Options) (Result, error) {
 	for _, arg := range args {
 		switch {
 		case filepath.Base(arg) == "go.mod":
-			mods, err := resolveGoMod(ctx, arg, opts)
+			mods, err := Graph(ctx, arg, opts.Proxy, opts.Env)
 			if err != nil {
 				return res, err
 			}
@@ -167,11 +167,13 @@ func fetch(ctx context.Context, opts Options, f file) error {
 	return err
 }
 
-// resolveGoMod lists the modules of gomod's graph with the go command
-// pointed at the proxy, in a scratch copy of the module (so the user's
-// go.mod and go.sum are left alone) and an empty module cache (so every
-// .mod the graph needs is fetched through the proxy).
-func resolveGoMod(ctx context.Context, gomod string, opts Options) ([]module.Version, error) {
+// Graph lists the modules of gomod's graph (`go list -m all`, with
+// pruning) with the go command pointed at proxy, in a scratch copy of the
+// module (so the user's go.mod and go.sum are left alone) and an empty
+// module cache (so every .mod the graph needs is fetched through the
+// proxy). env is the go command's environment (nil for this process's);
+// GOPROXY, GOMODCACHE, GOFLAGS and GOWORK are set here.
+func Graph(ctx context.Context, gomod, proxy string, env []string) ([]module.Version, error) {
 	data, err := os.ReadFile(gomod)
 	if err != nil {
 		return nil, err
@@ -196,13 +198,12 @@ func resolveGoMod(ctx context.Context, gomod string, opts Options) ([]module.Ver
 			return nil, err
 		}
 	}
-	env := opts.Env
 	if env == nil {
 		env = os.Environ()
 	}
 	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", "all")
 	cmd.Dir = dir
-	cmd.Env = append(env, "GOPROXY="+opts.Proxy, "GOMODCACHE="+filepath.Join(tmp, "modcache"), "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
+	cmd.Env = append(env, "GOPROXY="+proxy, "GOMODCACHE="+filepath.Join(tmp, "modcache"), "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

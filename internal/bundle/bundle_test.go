@@ -583,8 +583,9 @@ func TestMemoryStaysFlat(t *testing.T) {
 		var base runtime.MemStats
 		runtime.ReadMemStats(&base)
 		done := make(chan struct{})
-		var max uint64
+		result := make(chan uint64)
 		go func() {
+			var max uint64
 			for {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
@@ -593,6 +594,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 				}
 				select {
 				case <-done:
+					result <- max
 					return
 				case <-time.After(5 * time.Millisecond):
 				}
@@ -600,7 +602,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 		}()
 		f()
 		close(done)
-		time.Sleep(10 * time.Millisecond)
+		max := <-result
 		if max < base.HeapInuse {
 			return 0
 		}

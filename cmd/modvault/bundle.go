@@ -16,8 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/term"
 
 	"github.com/modvault/modvault/internal/bundle"
 	"github.com/modvault/modvault/internal/config"
@@ -334,8 +336,20 @@ func prefetchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if !quiet {
-		opts.Progress = stderr
+	switch f, ok := stderr.(*os.File); {
+	case quiet:
+	case ok && term.IsTerminal(int(f.Fd())):
+		var bar *progressbar.ProgressBar
+		opts.OnFile = func(done, total int, what string, err error) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
+					progressbar.OptionSetDescription("prefetch"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			}
+			bar.Describe(what)
+			bar.Add(1)
+		}
+	default:
+		opts.Progress = stderr // plain lines when not on a terminal
 	}
 	res, err := prefetch.Run(ctx, fs.Args(), opts)
 	fmt.Fprintf(stdout, "prefetched %d files; %d failed\n", res.Fetched, len(res.Failures))

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modvault/modvault/internal/proxytest"
 )
 
 // TestKeygenExportImport: keygen writes a key pair; export --sign writes a
@@ -66,5 +68,23 @@ func TestKeygenExportImport(t *testing.T) {
 	}
 	if out, code := mv("import", "--storage", "file://"+filepath.ToSlash(dst), "--trust", "site.pub", "b.tar.zst"); code != 0 || !strings.Contains(out, "0 objects stored, 3 already there") {
 		t.Errorf("second import: exit %d\n%s", code, out)
+	}
+}
+
+// TestPrefetchExitCode: prefetch prints a progress line per file when not
+// on a terminal, a summary, and exits 1 listing what failed.
+func TestPrefetchExitCode(t *testing.T) {
+	up := proxytest.New(t, proxytest.Module{Path: "example.com/a", Version: "v1.0.0", Files: map[string]string{"go.mod": "module example.com/a\n"}})
+	cmd := exec.Command(binary, "prefetch", "--proxy", up.URL, "--concurrency", "2", "example.com/a@v1.0.0", "example.com/missing@v1.0.0")
+	cmd.Env = cleanEnv(t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("prefetch with a missing module: %v, want exit 1\n%s", err, out)
+	}
+	for _, want := range []string{"example.com/a@v1.0.0.zip ok", "prefetched 3 files; 3 failed", "FAILED example.com/missing@v1.0.0.zip"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -36,6 +36,9 @@ type Options struct {
 	Env []string
 	// Progress, if not nil, gets a line per file fetched or failed.
 	Progress io.Writer
+	// OnFile, if not nil, is called after each file, one call at a time,
+	// with the count of files done and the total (for a progress bar).
+	OnFile func(done, total int, what string, err error)
 	// Client is the HTTP client (nil for http.DefaultClient).
 	Client *http.Client
 }
@@ -127,6 +130,9 @@ func Run(ctx context.Context, args []string, opts Options) (Result, error) {
 				res.Failures = append(res.Failures, Failure{What: what, Err: err})
 			} else {
 				res.Fetched++
+			}
+			if opts.OnFile != nil {
+				opts.OnFile(res.Fetched+len(res.Failures), len(files), what, err)
 			}
 			if opts.Progress != nil {
 				status := "ok"

@@ -7,6 +7,7 @@
 //	modvault verify [flags]    re-check every stored version; exit 1 on problems
 //	modvault reindex [flags]   rebuild the metadata index from the store
 //	modvault version           print the version
+//	modvault prefetch, export, import, keygen: carry modules across an air gap (README, Air-gapped networks)
 package main
 
 import (
@@ -40,9 +41,19 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// isCommand reports whether s names a subcommand; anything else is serve's
+// flags.
+func isCommand(s string) bool {
+	switch s {
+	case "serve", "verify", "reindex", "version", "help", "config", "prefetch", "export", "import", "keygen":
+		return true
+	}
+	return false
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "verify" || args[0] == "reindex" || args[0] == "version" || args[0] == "help" || args[0] == "config") {
+	if len(args) > 0 && isCommand(args[0]) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -55,10 +66,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return printConfig(args, stdout, stderr)
 	case "reindex":
 		return reindex(args, stdout, stderr)
+	case "prefetch":
+		return prefetchCmd(args, stdout, stderr)
+	case "export":
+		return export(args, stdout, stderr)
+	case "import":
+		return importBundle(args, stdout, stderr)
+	case "keygen":
+		return keygen(args, stdout, stderr)
 	case "help":
 		config.ServeUsage(stdout)
 		fmt.Fprintln(stdout, "\nmodvault config [flags] prints the effective configuration, secrets redacted.")
 		fmt.Fprintln(stdout, "modvault verify [flags] re-checks every stored version.")
+		fmt.Fprintln(stdout, "modvault reindex [flags] rebuilds the metadata index from the store.")
+		fmt.Fprintln(stdout, "modvault prefetch|export|import|keygen carry modules and their checksum proofs across an air gap (README, Air-gapped networks).")
 		fmt.Fprintln(stdout, "modvault reindex [flags] rebuilds the metadata index (--database) from the store.")
 		fmt.Fprintln(stdout, "modvault version prints the version.")
 		return 0

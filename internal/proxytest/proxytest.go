@@ -65,6 +65,9 @@ type Upstream struct {
 	SumDBName string
 	// SumDBKey is the database's verifier key ("name+hash+key").
 	SumDBKey string
+	// SumDBSignerKey is the database's signer key, for tests that forge
+	// tree heads signed by it.
+	SumDBSignerKey string
 
 	t     testing.TB
 	dir   string
@@ -93,7 +96,7 @@ func New(t testing.TB, mods ...Module) *Upstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.SumDBKey = vkey
+	u.SumDBKey, u.SumDBSignerKey = vkey, skey
 	u.sumdb = http.StripPrefix("/sumdb/"+u.SumDBName, sumdb.NewServer(sumdb.NewTestServer(skey, u.gosum)))
 	for _, m := range mods {
 		u.Add(m)

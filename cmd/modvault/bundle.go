@@ -1,6 +1,6 @@
 package main
 
-// The air-gap commands: keygen, export and import (see docs/airgap.md).
+// The air-gap commands: keygen, export and import (see the README, Air-gapped networks).
 
 import (
 	"bufio"

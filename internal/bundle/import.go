@@ -75,7 +75,7 @@ func refuse(file, format string, args ...any) error {
 
 // Import verifies the bundle read from r and then stores it in st. It
 // stores nothing unless every check passes (see the package documentation
-// and docs/airgap.md for the list); the error of a refused bundle wraps
+// and the README's Air-gapped networks for the list); the error of a refused bundle wraps
 // ErrRefused and names the file and the reason. Files are staged to a
 // temporary directory as they stream in: memory does not grow with their
 // size. Objects already stored with the same bytes are left alone, so

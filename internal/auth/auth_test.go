@@ -383,11 +383,6 @@ func TestMatch(t *testing.T) {
 	if r := g.a.match(route.ModuleAccess, "a.example/xx"); r == nil || r.pattern != "a.example/?x" {
 		t.Errorf("tie: got %+v, want the first rule", r)
 	}
-	for glob, want := range map[string]int{"*": 0, "git.corp.example": 16, "*.corp.example/t?am": 17, "a[bc]d": 2, `a\*b`: 3, "[]": 0} {
-		if got := literalLen(glob); got != want {
-			t.Errorf("literalLen(%q) = %d, want %d", glob, got, want)
-		}
-	}
 	for _, tt := range tests {
 		got := ""
 		if r := f.a.match(tt.kind, tt.mod); r != nil {

@@ -3,19 +3,18 @@ package auth
 import (
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 
 	"golang.org/x/mod/module"
 
+	"github.com/modvault/modvault/internal/pattern"
 	"github.com/modvault/modvault/internal/route"
 )
 
 // rule is a compiled [Rule].
 type rule struct {
 	pattern       string
-	elems         int // path elements of pattern: more is more specific
-	literal       int // then: characters of pattern that are not wildcards
+	rank          pattern.Specificity
 	anyone        bool
 	authenticated bool
 	users         map[string]bool
@@ -25,8 +24,7 @@ type rule struct {
 func compileRule(r Rule) (rule, error) {
 	ru := rule{
 		pattern: r.Pattern,
-		elems:   strings.Count(r.Pattern, "/") + 1,
-		literal: literalLen(r.Pattern),
+		rank:    pattern.Rank(r.Pattern),
 		users:   map[string]bool{},
 		tokens:  map[string]bool{},
 	}
@@ -62,54 +60,13 @@ func compileRule(r Rule) (rule, error) {
 	return ru, nil
 }
 
-// checkPattern checks a rule's pattern: "@metrics", or one GOPRIVATE-style
-// glob of path elements.
+// checkPattern checks a rule's pattern: "@metrics", "@catalog", or one
+// module path pattern (package pattern).
 func checkPattern(p string) error {
 	if p == MetricsPattern || p == CatalogPattern {
 		return nil
 	}
-	if p == "" {
-		return errors.New("empty pattern: use \"*\" for every module")
-	}
-	if strings.Contains(p, ",") {
-		return errors.New("one pattern per rule: write one rule for each of the comma-separated patterns")
-	}
-	if strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
-		return errors.New("a pattern is a module path prefix, without leading, trailing or double slashes")
-	}
-	if strings.ContainsAny(p, " \t@") {
-		return errors.New("a pattern has no spaces and no @")
-	}
-	for elem := range strings.SplitSeq(p, "/") {
-		if _, err := path.Match(elem, ""); err != nil {
-			return fmt.Errorf("element %q: %w", elem, err)
-		}
-	}
-	return nil
-}
-
-// literalLen returns the number of characters of a glob that match only
-// themselves: not "*", "?" or a "[…]" class.
-func literalLen(glob string) int {
-	n := 0
-	for i := 0; i < len(glob); i++ {
-		switch glob[i] {
-		case '*', '?':
-		case '[':
-			for i < len(glob) && glob[i] != ']' {
-				if glob[i] == '\\' {
-					i++
-				}
-				i++
-			}
-		case '\\':
-			i++
-			n++
-		default:
-			n++
-		}
-	}
-	return n
+	return pattern.Check(p)
 }
 
 // checkName checks a user or token name.
@@ -158,7 +115,7 @@ func (a *Auth) match(k route.Access, mod string) *rule {
 		case route.Restricted:
 			ok = r.pattern == "*"
 		}
-		if ok && (best == nil || r.elems > best.elems || r.elems == best.elems && r.literal > best.literal) {
+		if ok && (best == nil || r.rank.MoreThan(best.rank)) {
 			best = r
 		}
 	}

@@ -3,9 +3,9 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 
+	"github.com/modvault/modvault/internal/pattern"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 )
@@ -64,9 +64,8 @@ func ParseRules(rules []Rule) ([]CompiledRule, error) {
 // CompiledRule is a checked [Rule], ready to match.
 type CompiledRule struct {
 	Rule
-	elems   int // path elements of Module: more is more specific
-	literal int // then: characters of Module that are not wildcards
-	ranges  []bound
+	rank   pattern.Specificity
+	ranges []bound
 }
 
 // bound is one comparison of a version range: semver.Compare(v, version)
@@ -77,8 +76,8 @@ type bound struct {
 }
 
 func compileRule(r Rule) (CompiledRule, error) {
-	if err := checkPattern(r.Module); err != nil {
-		return CompiledRule{}, err
+	if err := pattern.Check(r.Module); err != nil {
+		return CompiledRule{}, fmt.Errorf("module: %w", err)
 	}
 	if r.Action != Deny && r.Action != Allow {
 		return CompiledRule{}, fmt.Errorf("action %q: want %q or %q", r.Action, Deny, Allow)
@@ -88,10 +87,9 @@ func compileRule(r Rule) (CompiledRule, error) {
 		return CompiledRule{}, fmt.Errorf("versions %q: %w", r.Versions, err)
 	}
 	return CompiledRule{
-		Rule:    r,
-		elems:   strings.Count(r.Module, "/") + 1,
-		literal: literalLen(r.Module),
-		ranges:  ranges,
+		Rule:   r,
+		rank:   pattern.Rank(r.Module),
+		ranges: ranges,
 	}, nil
 }
 
@@ -163,11 +161,8 @@ func (r *CompiledRule) matches(mv module.Version) bool {
 // characters; at equal specificity, a deny over an allow. Otherwise the
 // rule listed first wins (the caller keeps it).
 func (r *CompiledRule) moreSpecific(s *CompiledRule) bool {
-	if r.elems != s.elems {
-		return r.elems > s.elems
-	}
-	if r.literal != s.literal {
-		return r.literal > s.literal
+	if r.rank != s.rank {
+		return r.rank.MoreThan(s.rank)
 	}
 	return r.Action == Deny && s.Action == Allow
 }
@@ -182,51 +177,4 @@ func match(rules []CompiledRule, mv module.Version) *CompiledRule {
 		}
 	}
 	return best
-}
-
-// checkPattern checks a rule's module pattern: one GOPRIVATE-style glob of
-// path elements (the same checks as internal/auth's rules).
-func checkPattern(p string) error {
-	if p == "" {
-		return errors.New("empty module pattern: use \"*\" for every module")
-	}
-	if strings.Contains(p, ",") {
-		return errors.New("one pattern per rule: write one rule for each of the comma-separated patterns")
-	}
-	if strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
-		return errors.New("a module pattern is a module path prefix, without leading, trailing or double slashes")
-	}
-	if strings.ContainsAny(p, " \t@") {
-		return errors.New("a module pattern has no spaces and no @ (put versions in versions)")
-	}
-	for elem := range strings.SplitSeq(p, "/") {
-		if _, err := path.Match(elem, ""); err != nil {
-			return fmt.Errorf("element %q: %w", elem, err)
-		}
-	}
-	return nil
-}
-
-// literalLen returns the number of characters of a glob that match only
-// themselves: not "*", "?" or a "[…]" class.
-func literalLen(glob string) int {
-	n := 0
-	for i := 0; i < len(glob); i++ {
-		switch glob[i] {
-		case '*', '?':
-		case '[':
-			for i < len(glob) && glob[i] != ']' {
-				if glob[i] == '\\' {
-					i++
-				}
-				i++
-			}
-		case '\\':
-			i++
-			n++
-		default:
-			n++
-		}
-	}
-	return n
 }

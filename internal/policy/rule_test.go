@@ -15,7 +15,7 @@ func TestParseRulesErrors(t *testing.T) {
 		rule policy.Rule
 		want string // in the error, after `policy-rule 2 (module "...")`
 	}{
-		{policy.Rule{Module: "", Action: "deny"}, "empty module pattern"},
+		{policy.Rule{Module: "", Action: "deny"}, "module: empty pattern"},
 		{policy.Rule{Module: "a.com/x,b.com/y", Action: "deny"}, "one pattern per rule"},
 		{policy.Rule{Module: "a.com/x/", Action: "deny"}, "without leading, trailing or double slashes"},
 		{policy.Rule{Module: "a.com/x@v1.0.0", Action: "deny"}, "no @"},

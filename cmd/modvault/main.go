@@ -78,7 +78,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		config.ServeUsage(stdout)
 		fmt.Fprintln(stdout, "\nmodvault config [flags] prints the effective configuration, secrets redacted.")
 		fmt.Fprintln(stdout, "modvault verify [flags] re-checks every stored version.")
-		fmt.Fprintln(stdout, "modvault reindex [flags] rebuilds the metadata index from the store.")
 		fmt.Fprintln(stdout, "modvault prefetch|export|import|keygen carry modules and their checksum proofs across an air gap (README, Air-gapped networks).")
 		fmt.Fprintln(stdout, "modvault reindex [flags] rebuilds the metadata index (--database) from the store.")
 		fmt.Fprintln(stdout, "modvault version prints the version.")
@@ -86,14 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := config.ParseServe(ctx, args, config.Env{})
-	if errors.Is(err, flag.ErrHelp) {
-		config.ServeUsage(stdout)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "modvault: %v\n", err)
-		return 2
+	cfg, code, ok := parseServe(ctx, "modvault", args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	log := newLogger(stderr, cfg)
 	// go-redis logs through a logger of its own; send it to ours.
@@ -184,14 +178,9 @@ func verify(args []string, stdout, stderr io.Writer) int {
 func reindex(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := config.ParseServe(ctx, args, config.Env{})
-	if errors.Is(err, flag.ErrHelp) {
-		config.ServeUsage(stdout)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "modvault reindex: %v\n", err)
-		return 2
+	cfg, code, ok := parseServe(ctx, "modvault reindex", args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	res, err := app.Reindex(ctx, cfg, newLogger(stderr, cfg), stderr)
 	if err != nil {
@@ -248,4 +237,20 @@ func versionString() string {
 		}
 	}
 	return s + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// parseServe parses serve's flags for the command named name. Unless ok,
+// the command exits with code: 0 after --help, 2 for bad flags (with the
+// reason on stderr).
+func parseServe(ctx context.Context, name string, args []string, stdout, stderr io.Writer) (cfg config.Serve, code int, ok bool) {
+	cfg, err := config.ParseServe(ctx, args, config.Env{})
+	if errors.Is(err, flag.ErrHelp) {
+		config.ServeUsage(stdout)
+		return cfg, 0, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return cfg, 2, false
+	}
+	return cfg, 0, true
 }

@@ -127,36 +127,17 @@ func parseSince(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time, a date (2006-01-02) or a duration (24h)", s)
 }
 
-// readGoSum returns the files a go.sum lists: a zip for each "mod ver h1:"
-// line and a .mod for each "mod ver/go.mod h1:" line.
+// readGoSum returns the files a go.sum lists, by version.
 func readGoSum(file string) (map[module.Version][]protocol.Kind, error) {
-	f, err := os.Open(file)
+	lines, err := protocol.ReadGoSum(file)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	only := map[module.Version][]protocol.Kind{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("%s:%d: malformed go.sum line", file, n)
-		}
-		kind := protocol.Zip
-		ver := fields[1]
-		if v, ok := strings.CutSuffix(ver, "/go.mod"); ok {
-			kind, ver = protocol.Mod, v
-		}
-		mv := module.Version{Path: fields[0], Version: ver}
-		if err := module.Check(mv.Path, mv.Version); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", file, n, err)
-		}
-		only[mv] = append(only[mv], kind)
+	for _, l := range lines {
+		only[l.Version] = append(only[l.Version], l.Kind)
 	}
-	return only, sc.Err()
+	return only, nil
 }
 
 // export runs "modvault export": it writes a bundle of the store.

@@ -3,7 +3,6 @@
 package prefetch
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -245,29 +244,13 @@ func Graph(ctx context.Context, gomod, proxy string, env []string) ([]module.Ver
 
 // readGoSum returns the files a go.sum lists.
 func readGoSum(name string) ([]file, error) {
-	f, err := os.Open(name)
+	lines, err := protocol.ReadGoSum(name)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var files []file
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("%s:%d: malformed go.sum line", name, n)
-		}
-		kind, vers := protocol.Zip, fields[1]
-		if v, ok := strings.CutSuffix(vers, "/go.mod"); ok {
-			kind, vers = protocol.Mod, v
-		}
-		if err := module.Check(fields[0], vers); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", name, n, err)
-		}
-		files = append(files, file{module.Version{Path: fields[0], Version: vers}, kind})
+	files := make([]file, len(lines))
+	for i, l := range lines {
+		files[i] = file{l.Version, l.Kind}
 	}
-	return files, sc.Err()
+	return files, nil
 }

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/redact"
 )
 
@@ -59,6 +60,9 @@ type Serve struct {
 	ShutdownTimeout time.Duration // how long shutdown waits for requests and fills
 	LogFormat       string        // text or json
 	LogLevel        string        // debug, info, warn or error
+	VulnDB          string        // http(s) or file URL of the Go vulnerability database mirrored into the store; "" for none
+	VulnDBRefresh   time.Duration // how often the vulnerability database is mirrored again
+	Policy          policy.Config // what may enter: the policy-rule tables, vuln-action, license-allow, license-action, min-age, policy-mode
 
 	// Origins says where each setting came from: "flag", "env MODVAULT_X",
 	// "go env" or "default".
@@ -132,6 +136,7 @@ type rawFlags struct {
 	sumdb   string // --sumdb: comma-separated names
 	gosumdb string // --gosumdb: a GOSUMDB value
 	tokens  string // --direct-tokens: host=token entries
+	license string // --license-allow: comma-separated SPDX IDs
 }
 
 // ParseServe parses the flags of "modvault serve". For -h or -help it
@@ -156,6 +161,7 @@ func ParseServe(ctx context.Context, args []string, env Env) (Serve, error) {
 		c.checkAccess,
 		c.checkLog,
 		c.checkDurations,
+		func() error { return c.parsePolicy(raw.license) },
 	} {
 		if err := parse(); err != nil {
 			return Serve{}, err
@@ -176,7 +182,7 @@ func (c *Serve) read(fs *flag.FlagSet, args []string, env Env) error {
 		return err
 	}
 	if file != "" {
-		if err := applyFile(fs, file, c.Origins, &c.AuthRules); err != nil {
+		if err := applyFile(fs, file, c.Origins, &c.AuthRules, &c.Policy.Rules); err != nil {
 			return err
 		}
 	}
@@ -387,6 +393,52 @@ func (c *Serve) checkDurations() error {
 	return nil
 }
 
+// parsePolicy checks the settings of the policy and its rules, and parses
+// the license allow-list.
+func (c *Serve) parsePolicy(licenses string) error {
+	p := &c.Policy
+	for n := range strings.SplitSeq(licenses, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			p.LicenseAllow = append(p.LicenseAllow, n)
+		}
+	}
+	for _, v := range []struct{ name, value string }{{"vuln-action", p.VulnAction}, {"license-action", p.LicenseAction}} {
+		if v.value != policy.Warn && v.value != policy.Deny {
+			return fmt.Errorf("%s: %q is not %s or %s", c.setting(v.name), v.value, policy.Warn, policy.Deny)
+		}
+	}
+	if p.Mode != policy.Enforce && p.Mode != policy.Report {
+		return fmt.Errorf("%s: %q is not %s or %s", c.setting("policy-mode"), p.Mode, policy.Enforce, policy.Report)
+	}
+	if p.MinAge < 0 {
+		return fmt.Errorf("%s: %v is negative", c.setting("min-age"), p.MinAge)
+	}
+	if c.VulnDBRefresh <= 0 {
+		return fmt.Errorf("%s: %v is not a positive duration", c.setting("vulndb-refresh"), c.VulnDBRefresh)
+	}
+	if c.VulnDB != "" {
+		u, err := url.Parse(c.VulnDB)
+		if err != nil || !(u.Scheme == "file" && u.Path != "" || (u.Scheme == "http" || u.Scheme == "https") && u.Host != "") {
+			return fmt.Errorf("%s: want the http://, https:// or file:/// URL of a Go vulnerability database (its index/db.json is under it)", c.setting("vulndb"))
+		}
+	}
+	if _, err := policy.ParseRules(p.Rules); err != nil {
+		where := "config"
+		if file, ok := strings.CutPrefix(c.Origins["policy-rule"], "config "); ok {
+			where = "config " + file
+		}
+		return fmt.Errorf("%s: %s", where, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return nil
+}
+
+// PolicyOn reports whether any setting of the policy asks for a check:
+// a rule, a vulnerability database, a license allow-list or a minimum age.
+func (c Serve) PolicyOn() bool {
+	p := c.Policy
+	return len(p.Rules) > 0 || c.VulnDB != "" || len(p.LicenseAllow) > 0 || p.MinAge > 0
+}
+
 // DatabaseOff is the --database value that keeps no metadata index.
 const DatabaseOff = "off"
 
@@ -557,6 +609,13 @@ func serveFlags(c *Serve, raw *rawFlags) *flag.FlagSet {
 	fs.DurationVar(&c.SumDBRefresh, "sumdb-refresh", time.Hour, "how often the verified checksum databases' latest tree heads are fetched, proved and stored")
 	fs.StringVar(&c.TempDir, "temp-dir", "", "directory for zips being validated (default: the system's)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and fills in flight")
+	fs.StringVar(&c.VulnDB, "vulndb", "", "policy: http(s):// or file:/// URL of a Go vulnerability database (v1 layout), mirrored into the store and served at /vulndb/ (default: none; a mirror already in the store is still used)")
+	fs.DurationVar(&c.VulnDBRefresh, "vulndb-refresh", time.Hour, "policy: how often the vulnerability database is mirrored again")
+	fs.StringVar(&c.Policy.VulnAction, "vuln-action", policy.Warn, "policy: what a known vulnerability does to a version: warn (serve, with a Modvault-Policy header and an event) or deny (403)")
+	fs.StringVar(&raw.license, "license-allow", "", "policy: comma-separated SPDX license IDs allowed (MIT,BSD-3-Clause,Apache-2.0); UNKNOWN never is (default: no license check; needs the metadata index)")
+	fs.StringVar(&c.Policy.LicenseAction, "license-action", policy.Warn, "policy: what licenses outside --license-allow do: warn or deny")
+	fs.DurationVar(&c.Policy.MinAge, "min-age", 0, "policy: hold back versions that modvault first saw less than this long ago (72h); 0 for none (needs the metadata index)")
+	fs.StringVar(&c.Policy.Mode, "policy-mode", policy.Enforce, "policy: enforce, or report (deny nothing, record what would have been denied or warned)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs

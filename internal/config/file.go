@@ -9,6 +9,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/redact"
 )
 
@@ -17,7 +18,7 @@ import (
 // integers, booleans or arrays of strings (joined with commas) as values.
 // Unknown keys are errors, so a typo cannot go unnoticed. Each setting's
 // origin becomes "config PATH".
-func applyFile(fs *flag.FlagSet, path string, origins map[string]string, rules *[]AuthRule) error {
+func applyFile(fs *flag.FlagSet, path string, origins map[string]string, rules *[]AuthRule, policyRules *[]policy.Rule) error {
 	var m map[string]any
 	md, err := toml.DecodeFile(path, &m)
 	if err != nil {
@@ -47,6 +48,23 @@ func applyFile(fs *flag.FlagSet, path string, origins map[string]string, rules *
 			}
 			*rules = doc.Rules
 			origins["auth-rule"] = "config " + path
+			continue
+		}
+		if name == "policy-rule" {
+			var doc struct {
+				Rules []policy.Rule `toml:"policy-rule"`
+			}
+			rmd, err := toml.DecodeFile(path, &doc)
+			if err != nil {
+				return fmt.Errorf("config %s: policy-rule: %w", path, err)
+			}
+			for _, k := range rmd.Undecoded() {
+				if len(k) > 1 && k[0] == "policy-rule" {
+					return fmt.Errorf("config %s: unknown key %q in a [[policy-rule]] (want module, versions, action and reason)", path, k.String())
+				}
+			}
+			*policyRules = doc.Rules
+			origins["policy-rule"] = "config " + path
 			continue
 		}
 		f := fs.Lookup(name)
@@ -102,6 +120,7 @@ func (c Serve) Settings() []Setting {
 	raw.sumdb = strings.Join(c.SumDB, ",")
 	raw.gosumdb = joinStrings(c.GOSUMDB)
 	raw.tokens = joinStrings(c.DirectTokens)
+	raw.license = strings.Join(c.Policy.LicenseAllow, ",")
 	var out []Setting
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name == "config" {
@@ -115,6 +134,13 @@ func (c Serve) Settings() []Setting {
 	})
 	for _, r := range c.AuthRules {
 		out = append(out, Setting{Name: "auth-rule", Value: r.Pattern + " = " + strings.Join(r.Allow, ","), Origin: c.Origins["auth-rule"]})
+	}
+	for _, r := range c.Policy.Rules {
+		v := r.String()
+		if r.Reason != "" {
+			v += fmt.Sprintf(" (reason %q)", r.Reason)
+		}
+		out = append(out, Setting{Name: "policy-rule", Value: v, Origin: c.Origins["policy-rule"]})
 	}
 	return out
 }

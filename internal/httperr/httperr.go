@@ -38,7 +38,9 @@ var answers = map[fault.Kind]struct {
 	fault.Security:     {http.StatusServiceUnavailable, "service unavailable"},
 	fault.Timeout:      {http.StatusGatewayTimeout, "gateway timeout"},
 	fault.Canceled:     {http.StatusServiceUnavailable, "service unavailable: modvault is shutting down"},
-	fault.Policy:       {http.StatusForbidden, "forbidden"},
+	// A policy refusal's text is the policy's own line ("modvault policy:
+	// …"), without a prefix: see Status.
+	fault.Policy: {http.StatusForbidden, ""},
 }
 
 // Upstream is implemented by an upstream's own error answer: its status,
@@ -53,9 +55,20 @@ type Upstream interface {
 // err, and its one-line text. An upstream's 4xx answer keeps its status and
 // its own text (the reason the user needs; "not found: " is put before a
 // 404's text that lacks it); an upstream's 5xx is a 502 that quotes it;
-// every other error is answered by its kind, with the error's message.
+// a policy refusal (fault.Policy) is a 403 whose text is exactly the
+// refusing error's own message (the "modvault policy: …" line), whatever
+// wraps it; every other error is answered by its kind, with the error's
+// message.
 func Status(err error) (status int, text string) {
 	kind := fault.Of(err)
+	if kind == fault.Policy {
+		var k fault.Kinder
+		errors.As(err, &k) // the outermost Kinder, which gave the kind
+		if e, ok := k.(error); ok {
+			return http.StatusForbidden, firstLine(e.Error())
+		}
+		return http.StatusForbidden, firstLine(err.Error())
+	}
 	a, ok := answers[kind]
 	if !ok {
 		a = answers[fault.Internal]
@@ -81,6 +94,12 @@ func Status(err error) (status int, text string) {
 		return a.status, a.prefix
 	}
 	return a.status, withPrefix(a.prefix, err.Error())
+}
+
+// firstLine returns s up to its first line break: an answer is one line.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // withPrefix returns "prefix: text", unless text starts with prefix

@@ -38,6 +38,7 @@ const (
 	Metrics                 // /metrics
 	Catalog                 // /catalog and /index
 	API                     // /api/v1/...
+	VulnDB                  // /vulndb/...: the mirrored vulnerability database
 	numEndpoints
 )
 
@@ -53,7 +54,7 @@ func Endpoints() []Endpoint {
 var endpointNames = [numEndpoints]string{
 	Other: "other", List: "list", Latest: "latest", Info: "info", Mod: "mod", Zip: "zip",
 	Query: "query", SumDB: "sumdb", Health: "health", Ready: "ready", Metrics: "metrics", Catalog: "catalog",
-	API: "api",
+	API: "api", VulnDB: "vulndb",
 }
 
 // String returns the endpoint's name, as used in metrics and span names.
@@ -100,10 +101,17 @@ var access = [numEndpoints]Access{
 	Catalog: CatalogAccess,
 	// The API names every stored module, private ones too.
 	API: CatalogAccess,
+	// The vulnerability database is public data, copied from outside:
+	// whoever may fetch any module (the "*" rule) may read it.
+	VulnDB: Restricted,
 }
 
 // APIPrefix starts the paths of the JSON API over the metadata index.
 const APIPrefix = "/api/v1/"
+
+// VulnDBPrefix starts the paths of the mirrored vulnerability database
+// (internal/vulndb's Handler), in the layout govulncheck reads.
+const VulnDBPrefix = "/vulndb/"
 
 // CachedOnlyPrefix marks a request that must be answered from the store
 // alone, never causing an upstream fetch.
@@ -156,6 +164,10 @@ func Parse(path string) Route {
 	}
 	if strings.HasPrefix(r.Path, APIPrefix) {
 		r.Endpoint = API
+		return r
+	}
+	if strings.HasPrefix(r.Path, VulnDBPrefix) {
+		r.Endpoint = VulnDB
 		return r
 	}
 	if rest, ok := strings.CutPrefix(r.Path, "/sumdb/"); ok {

@@ -42,6 +42,8 @@ func TestParse(t *testing.T) {
 		{"/sumdb/sum.example/lookup/github.com/!azure/sdk@v1.0.0", route.SumDB, "github.com/Azure/sdk", route.ModuleAccess, false},
 		{"/sumdb/sum.example/lookup/github.com/Azure/sdk@v1.0.0", route.SumDB, "", route.Restricted, false},
 		{"/sumdb/sum.example/tile/8/0/000", route.SumDB, "", route.Restricted, false},
+		{"/vulndb/index/modules.json.gz", route.VulnDB, "", route.Restricted, false},
+		{"/vulndb/ID/GO-2026-0001.json", route.VulnDB, "", route.Restricted, false},
 		{"/example.com/Bad/@v/list", route.Other, "", route.Restricted, false},
 		{"/favicon.ico", route.Other, "", route.Restricted, false},
 	} {

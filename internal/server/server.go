@@ -17,6 +17,7 @@ import (
 
 	"github.com/modvault/modvault/internal/fault"
 	"github.com/modvault/modvault/internal/httperr"
+	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/vault"
@@ -67,6 +68,9 @@ type Options struct {
 	Catalog http.Handler
 	// API, if not nil, serves the JSON API under /api/v1/.
 	API http.Handler
+	// VulnDB, if not nil, serves the mirrored vulnerability database
+	// under /vulndb/ (internal/vulndb's Handler).
+	VulnDB http.Handler
 	// User, if not nil, names the user a request was made by, for the
 	// request log ("" for none).
 	User func(ctx context.Context) string
@@ -87,7 +91,15 @@ type RequestInfo struct {
 	// Request is the module proxy request answered, for Served (the
 	// route parsed once; zero for other endpoints).
 	Request protocol.Request
+	// Policy is the policy's decision on the version of a .info, .mod or
+	// .zip request, for Served (zero without a policy).
+	Policy policy.Decision
 }
+
+// PolicyHeader is the response header that carries the policy's line
+// (policy.Decision.Text) on a version file it warns about, or would deny
+// or warn about in report mode.
+const PolicyHeader = "Modvault-Policy"
 
 // smallCacheBytes bounds the memory kept for small stored files.
 const smallCacheBytes = 32 << 20
@@ -118,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.Observe(RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault})
 	}
 	if s.opts.Served != nil && (rec.endpoint == route.Info || rec.endpoint == route.Mod || rec.endpoint == route.Zip) {
-		s.opts.Served(r, RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault, Request: rec.request})
+		s.opts.Served(r, RequestInfo{Endpoint: rec.endpoint, Status: rec.status, Source: rec.source, Bytes: rec.bytes, Duration: d, Fault: rec.fault, Request: rec.request, Policy: rec.policy})
 	}
 	level := slog.LevelInfo
 	switch {
@@ -175,6 +187,8 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		serveOptional(w, r, s.opts.Catalog)
 	case route.API:
 		serveOptional(w, r, s.opts.API)
+	case route.VulnDB:
+		serveOptional(w, r, s.opts.VulnDB)
 	case route.Metrics:
 		serveOptional(w, r, s.opts.Metrics)
 	case route.SumDB:
@@ -261,9 +275,23 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveVersionFile serves a stored .info, .mod or .zip, filling it first if
-// needed. Small files are kept in memory once read.
+// needed, once the policy admits its version (vault.Admit: on every
+// request, before the cache of small files). Small files are kept in
+// memory once read.
 func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, f protocol.File) {
+	d, filled, err := v.Admit(r.Context(), f)
+	w.policy = d
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	h := w.Header()
+	if d.Verdict != policy.Allowed {
+		h.Set(PolicyHeader, headerValue(d.Text()))
+	}
+	if filled {
+		defer func() { w.source = vault.Miss }()
+	}
 	h.Set("Content-Type", contentType(f.Kind))
 	h.Set("Cache-Control", cacheImmutable)
 	key := f.Key
@@ -309,6 +337,17 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 		return
 	}
 	http.ServeContent(w, r, "", obj.ModTime(), obj.Content())
+}
+
+// headerValue returns s with the characters a header value cannot hold
+// replaced by spaces.
+func headerValue(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func contentType(k protocol.Kind) string {
@@ -360,6 +399,7 @@ type recorder struct {
 	source      vault.Source
 	endpoint    route.Endpoint
 	request     protocol.Request
+	policy      policy.Decision
 	fault       fault.Kind
 	wroteHeader bool
 }

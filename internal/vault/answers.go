@@ -19,8 +19,9 @@ type upstreamAnswer struct {
 
 // cachedGet fetches a small upstream answer (list or latest), reusing an
 // answer, success or not-found, for ListTTL. Concurrent callers share one
-// upstream request. Other failures are not remembered.
-func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte, Source, error) {
+// upstream request. Other failures are not remembered. fresh, if not nil,
+// is called once with each answer that arrives from the upstream.
+func (v *Vault) cachedGet(ctx context.Context, path string, limit int64, fresh func(ctx context.Context, body []byte)) ([]byte, Source, error) {
 	if c, ok := v.cachedAnswer(path); ok {
 		return c.body, Cached, c.err
 	}
@@ -32,6 +33,9 @@ func (v *Vault) cachedGet(ctx context.Context, path string, limit int64) ([]byte
 		body, err := v.up.GetBytes(fctx, path, limit)
 		if err == nil || fault.Of(err).Missing() {
 			v.remember(path, body, err)
+		}
+		if err == nil && fresh != nil {
+			fresh(fctx, body)
 		}
 		return body, err
 	})

@@ -12,7 +12,8 @@
 // replaced.
 //
 // Files: fill.go fills a version from the upstream; listing.go answers
-// list, @latest and queries; answers.go remembers upstream answers for
+// list, @latest and queries; policy.go asks the policy whether a version
+// may be served; answers.go remembers upstream answers for
 // ListTTL; flight.go shares work between concurrent callers; observed.go
 // reports store failures.
 package vault
@@ -119,6 +120,16 @@ type Options struct {
 	// It must not block for long; ctx is the vault's, not the request's.
 	// It is not called when another fill (a replica) committed first.
 	Stored func(ctx context.Context, sv StoredVersion)
+	// Policy, if not nil, judges every version before it is served or
+	// fetched ([Vault.Admit]); @v/list leaves out the versions it denies
+	// and @latest answers the newest it allows.
+	Policy Policy
+	// Seen, if not nil, is called with the versions of every upstream
+	// list and @latest answer when it arrives, and with a version the
+	// Policy could not date, so that a minimum age counts from modvault's
+	// first sight of a version (the index's Seen). It is called on the
+	// request's path: it must not block for long.
+	Seen func(ctx context.Context, mod string, versions []string)
 }
 
 // Locker hands out leases shared by every replica (package lock).

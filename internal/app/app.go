@@ -23,12 +23,14 @@ import (
 	"github.com/modvault/modvault/internal/indexer"
 	"github.com/modvault/modvault/internal/lock"
 	"github.com/modvault/modvault/internal/metrics"
+	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/redact"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/tlsfiles"
 	"github.com/modvault/modvault/internal/tracing"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
+	"github.com/modvault/modvault/internal/vulndb"
 )
 
 // App is an assembled modvault server.
@@ -51,7 +53,12 @@ type App struct {
 	guard     *auth.Auth         // nil without access control
 	lock      *lock.Redis        // nil without --lock
 	tls       *tlsfiles.Reloader // nil without --tls-cert
-	vault     *vault.Vault
+	vulndb    *vulndb.Updater    // the vulnerability database mirror
+	// vulndbFresh is set when New mirrored the vulnerability database
+	// already (nothing was stored).
+	vulndbFresh bool
+	policy      *policy.Engine // nil without a policy
+	vault       *vault.Vault
 	// noUpstream is set when nothing is ever fetched: --upstream off and
 	// no private modules.
 	noUpstream bool
@@ -90,8 +97,10 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		a.checkTempDir,
 		func() error { return a.openStore(ctx) },
 		func() error { return a.openIndex(ctx) },
+		func() error { return a.loadVulnDB(ctx) },
 		a.newMetrics,
 		a.newRecorder,
+		a.newPolicy,
 		a.newDirect,
 		func() error { return a.newTracer(ctx, version) },
 		func() error { return a.newUpstream(version) },
@@ -104,6 +113,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger, version string
 		a.newHandler,
 		func() error { return a.followSumDBs(ctx) },
 		func() error { return a.reconcileIndex(ctx) },
+		func() error { return a.refreshVulnDB(ctx) },
 	} {
 		if err := step(); err != nil {
 			return nil, err

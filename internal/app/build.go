@@ -32,6 +32,7 @@ import (
 	"github.com/modvault/modvault/internal/tracing"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vault"
+	"github.com/modvault/modvault/internal/vulndb"
 )
 
 // parseUpstream reads the upstream list.
@@ -268,6 +269,12 @@ func (a *App) newVault() error {
 	if a.recorder != nil {
 		opts.Stored = a.recorder.Stored
 	}
+	if a.policy != nil {
+		opts.Policy = a.policy
+		if a.index != nil {
+			opts.Seen = a.seen
+		}
+	}
 	switch len(a.verifiers) {
 	case 0:
 	case 1:
@@ -305,7 +312,12 @@ func (a *App) newHandler() error {
 	} else {
 		opts.Catalog = catalog.New(a.store, a.log)
 	}
-	cachedOnly := vault.New(a.store, upstream.New(nil, upstream.Options{}), vault.Options{Logger: a.log, StoreFailed: m.StoreFailed})
+	copts := vault.Options{Logger: a.log, StoreFailed: m.StoreFailed}
+	if a.policy != nil {
+		copts.Policy = a.policy // stored versions are judged on every request
+	}
+	cachedOnly := vault.New(a.store, upstream.New(nil, upstream.Options{}), copts)
+	opts.VulnDB = vulndb.Handler(a.store, a.log)
 	var sumdb server.SumDB
 	if len(a.cfg.SumDB) > 0 {
 		p := checksumdb.New(a.cfg.SumDB, a.upstream, a.store, a.log, a.verifiers...)

@@ -413,6 +413,16 @@ func (c *Serve) parsePolicy(licenses string) error {
 	if p.MinAge < 0 {
 		return fmt.Errorf("%s: %v is negative", c.setting("min-age"), p.MinAge)
 	}
+	if c.Database == DatabaseOff {
+		for _, v := range []struct {
+			name string
+			on   bool
+		}{{"license-allow", len(p.LicenseAllow) > 0}, {"min-age", p.MinAge > 0}} {
+			if v.on {
+				return fmt.Errorf("%s needs the metadata index, which records licenses and first-seen times; %s keeps none", c.setting(v.name), c.setting("database")+" off")
+			}
+		}
+	}
 	if c.VulnDBRefresh <= 0 {
 		return fmt.Errorf("%s: %v is not a positive duration", c.setting("vulndb-refresh"), c.VulnDBRefresh)
 	}

@@ -27,6 +27,8 @@ const (
 	ResultFilled   = "filled"    // fetched, verified, stored and served
 	ResultNotFound = "not_found" // no such module or version
 	ResultDenied   = "denied"    // refused by access control or policy; Reason says why
+	ResultWarned   = "warned"    // served with a policy warning; Reason is the policy's line
+	ResultReport   = "report"    // policy-mode report: what enforcing would have done; Reason is the policy's line
 	ResultError    = "error"     // failed; Reason says how
 )
 

@@ -33,34 +33,40 @@ type Updater struct {
 // A nil *DB has no vulnerabilities.
 func (u *Updater) DB() *DB { return u.db.Load() }
 
-// Update mirrors the source (if any), then loads the mirror if its
-// index/db.json's modified time differs from the current DB's. A failed
-// mirror does not stop the load: a mirror stored earlier (or brought in
-// by a bundle) is still loaded, and the error is returned.
+// Update mirrors the source (if any), then loads the mirror ([Updater.Reload]).
+// A failed mirror does not stop the load: a mirror stored earlier (or
+// brought in by a bundle) is still loaded, and the error is returned.
 func (u *Updater) Update(ctx context.Context) error {
 	var mirrorErr error
 	if u.Source != "" {
 		_, mirrorErr = mirrorWith(ctx, u.Source, u.Store, u.Client)
 	}
+	return errors.Join(mirrorErr, u.Reload(ctx))
+}
+
+// Reload loads the mirror the store holds, without asking the source, if
+// its index/db.json's modified time differs from the current DB's. With
+// no mirror stored, the error matches fs.ErrNotExist.
+func (u *Updater) Reload(ctx context.Context) error {
 	cur := u.db.Load()
 	b, err := u.Store.ReadAll(ctx, Prefix+dbEndpoint+".json")
 	if err != nil {
-		return errors.Join(mirrorErr, fmt.Errorf("vulndb: loading: %w", err))
+		return fmt.Errorf("vulndb: loading: %w", err)
 	}
 	var meta dbMeta
 	if err := json.Unmarshal(b, &meta); err != nil {
-		return errors.Join(mirrorErr, fmt.Errorf("vulndb: loading %s: %w", dbEndpoint, err))
+		return fmt.Errorf("vulndb: loading %s: %w", dbEndpoint, err)
 	}
 	if cur != nil && cur.Modified().Equal(meta.Modified) {
-		return mirrorErr
+		return nil
 	}
 	db, err := Load(ctx, u.Store, cur)
 	if err != nil {
-		return errors.Join(mirrorErr, err)
+		return err
 	}
 	u.db.Store(db)
 	u.log().InfoContext(ctx, "vulndb: loaded", "modified", db.Modified(), "entries", db.Len())
-	return mirrorErr
+	return nil
 }
 
 // Run calls Update now and then every interval until ctx is done,

@@ -21,6 +21,10 @@
 //     fit is counted ([Index.Stats]) and logged, never dropped silently.
 //   - Every listing is paged with a keyset cursor over an index, so the cost
 //     of a page depends on the page's size, not on the database's.
+//   - A version's first-seen time ([Index.FirstSeen], the policy's minimum
+//     age) only ever moves earlier, and outlives the version's row: it is
+//     kept in its own table, which Reset, Sweep and Forget leave alone.
+//     Detected licenses belong to the recorded zip ([Index.SetLicenses]).
 //   - Times are stored as Unix nanoseconds (UTC) and ordered text compares
 //     byte by byte, so the order of the database is modvault's order.
 //
@@ -83,6 +87,11 @@ type Options struct {
 
 	// MaxConns bounds the connections to PostgreSQL. Zero means 10.
 	MaxConns int
+
+	// MaxSeenKeys is the most versions whose recorded first-seen time the
+	// Index remembers, so that [Index.Seen] writes nothing for them. Zero
+	// means 100,000 (about 15 MB).
+	MaxSeenKeys int
 }
 
 // withDefaults returns o with zero values replaced by the defaults.
@@ -108,6 +117,7 @@ func (o Options) withDefaults() Options {
 	defInt(&o.BufferSize, 100_000)
 	defInt(&o.MaxHitKeys, 100_000)
 	defInt(&o.MaxConns, 10)
+	defInt(&o.MaxSeenKeys, 100_000)
 	return o
 }
 
@@ -121,6 +131,7 @@ type Index struct {
 	log  *slog.Logger
 
 	buf     *buffer
+	seen    *seenCache // versions whose first-seen time is recorded
 	flushMu sync.Mutex // one batch write at a time
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -160,7 +171,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	x := &Index{d: d, w: w, r: r, opts: opts, log: opts.Logger, buf: newBuffer(opts)}
+	x := &Index{d: d, w: w, r: r, opts: opts, log: opts.Logger, buf: newBuffer(opts), seen: newSeenCache(opts.MaxSeenKeys)}
 	if err := x.migrate(ctx); err != nil {
 		x.closeDBs()
 		return nil, fmt.Errorf("index: migrating the %s schema: %w", d.name, err)

@@ -99,11 +99,7 @@ func versionArgs(v *Version, recordedAt int64) []any {
 	if v.Proof != nil {
 		db, rec, tree = v.Proof.DB, v.Proof.Record, v.Proof.TreeSize
 	}
-	storedAt := recordedAt
-	if !v.StoredAt.IsZero() {
-		storedAt = unixNano(v.StoredAt)
-	}
-	return []any{escKey(v.Path), v.Path, v.Version, versionKey(v.Version), storedAt, recordedAt,
+	return []any{escKey(v.Path), v.Path, v.Version, versionKey(v.Version), storedAt(v, recordedAt), recordedAt,
 		v.Source.Kind, redactURL(v.Source.Upstream), v.Source.VCS, v.Source.URL, v.Source.Ref, v.Source.Hash,
 		v.Info.Size, v.Info.SHA256, v.Mod.Size, v.Mod.SHA256, v.ModH1,
 		zipSize, zipSHA, zipH1,
@@ -118,9 +114,15 @@ func (x *Index) RecordVersion(ctx context.Context, v Version) error {
 // RecordVersions records stored versions, in one transaction per chunk of
 // up to 1000: a version not in the index is added; one in it has its row
 // replaced, except for its zip when v.Zip is nil (the zip recorded
-// earlier, if any, stays) and for its download counts, which only events
-// and hits change. A zero StoredAt means now. Each version must be valid
-// (a module path and a canonical version of it) and name its source.
+// earlier, if any, stays), its download counts, which only events and
+// hits change, and its detected licenses, which stay unless v.Zip is a
+// different zip. A zero StoredAt means now. Each version must be valid (a
+// module path and a canonical version of it) and name its source.
+//
+// Each version is also recorded as seen at its StoredAt ([Index.Seen]),
+// in the same transaction, so that a stored version always has a
+// first-seen time: the fill's time, or for a reindex the time its .info
+// was stored, unless an earlier one is recorded.
 //
 // Call it after the version's .info is stored; reindexing calls it for
 // every version a walk of the store finds, in large slices.
@@ -132,25 +134,40 @@ func (x *Index) RecordVersions(ctx context.Context, vs []Version) error {
 	}
 	now := time.Now().UnixNano()
 	for chunk := range chunks(vs, min(1000, x.d.maxParams/numVersionColumns)) {
-		if err := x.recordChunk(ctx, dedupe(chunk), now); err != nil {
+		chunk = dedupe(chunk)
+		seen := make([]seenRow, len(chunk))
+		for i := range chunk {
+			seen[i] = seenRow{module.Version{Path: chunk[i].Path, Version: chunk[i].Version}, storedAt(&chunk[i], now)}
+		}
+		if err := x.recordChunk(ctx, chunk, seen, now); err != nil {
 			return fmt.Errorf("index: recording versions: %w", err)
 		}
+		x.seen.add(seen)
 	}
 	return nil
 }
 
-// recordChunk upserts vs, which name distinct versions, and their modules.
-func (x *Index) recordChunk(ctx context.Context, vs []Version, now int64) error {
+// storedAt returns v.StoredAt in Unix nanoseconds, or now if it is zero.
+func storedAt(v *Version, now int64) int64 {
+	if v.StoredAt.IsZero() {
+		return now
+	}
+	return unixNano(v.StoredAt)
+}
+
+// recordChunk upserts vs, which name distinct versions, and their modules,
+// and records them as seen (seen).
+func (x *Index) recordChunk(ctx context.Context, vs []Version, seen []seenRow, now int64) error {
 	return x.inTx(ctx, func(tx *sql.Tx) error {
 		var q strings.Builder
 		args := make([]any, 0, 2*len(vs))
 		q.WriteString("INSERT INTO modules (path, esc_key) VALUES ")
-		seen := make(map[string]bool)
+		paths := make(map[string]bool)
 		for _, v := range vs {
-			if seen[v.Path] {
+			if paths[v.Path] {
 				continue
 			}
-			seen[v.Path] = true
+			paths[v.Path] = true
 			x.d.valuesRow(&q, len(args), plain(2)...)
 			args = append(args, v.Path, escKey(v.Path))
 		}
@@ -177,18 +194,24 @@ func (x *Index) recordChunk(ctx context.Context, vs []Version, now int64) error 
 			zip_sha256 = COALESCE(excluded.zip_sha256, versions.zip_sha256),
 			zip_h1 = COALESCE(excluded.zip_h1, versions.zip_h1),
 			sumdb_name = excluded.sumdb_name, sumdb_record = excluded.sumdb_record,
-			sumdb_tree_size = excluded.sumdb_tree_size, private = excluded.private`)
-		_, err := tx.ExecContext(ctx, q.String(), args...)
-		return err
+			sumdb_tree_size = excluded.sumdb_tree_size, private = excluded.private,
+			licenses = CASE WHEN excluded.zip_sha256 IS NULL OR excluded.zip_sha256 = versions.zip_sha256 THEN versions.licenses END`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		return x.writeSeen(ctx, tx, seen)
 	})
 }
 
 // RecordZip records the zip of a version the index holds, with its h1:
-// hash as go.sum writes it; recording it again replaces it. Call it after
-// the zip is stored. It fails with an error matching fs.ErrNotExist if the
+// hash as go.sum writes it; recording it again replaces it (and forgets
+// the licenses detected, if the zip differs). Call it after the zip is
+// stored. It fails with an error matching fs.ErrNotExist if the
 // index does not hold the version: record the version first.
 func (x *Index) RecordZip(ctx context.Context, mv module.Version, zip File, h1 string) error {
-	res, err := x.w.ExecContext(ctx, "UPDATE versions SET zip_size = $1, zip_sha256 = $2, zip_h1 = $3 WHERE esc_key = $4 AND vsort = $5",
+	// Licenses detected in another zip are not this one's.
+	res, err := x.w.ExecContext(ctx, `UPDATE versions SET zip_size = $1, zip_sha256 = $2, zip_h1 = $3,
+		licenses = CASE WHEN zip_sha256 = $2 THEN licenses END WHERE esc_key = $4 AND vsort = $5`,
 		zip.Size, zip.SHA256, h1, escKey(mv.Path), versionKey(mv.Version))
 	if err != nil {
 		return fmt.Errorf("index: recording the zip of %s: %w", mv, err)
@@ -277,38 +300,57 @@ func (x *Index) Optimize(ctx context.Context) error {
 // the index with a walk of the store. It costs one query per 1000
 // versions.
 func (x *Index) Missing(ctx context.Context, vs []module.Version) (missing, noZip []module.Version, err error) {
+	err = x.lookup(ctx, vs, func(mv module.Version, st versionState) {
+		switch {
+		case !st.held:
+			missing = append(missing, mv)
+		case !st.zip:
+			noZip = append(noZip, mv)
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("index: looking up versions: %w", err)
+	}
+	return missing, noZip, nil
+}
+
+// versionState is what lookup finds about a version.
+type versionState struct {
+	held     bool // the index holds the version
+	zip      bool // … with a zip
+	licenses bool // … and its licenses detected
+}
+
+// lookup calls fn with the state of each of vs, in order, with one query
+// per 1000 versions.
+func (x *Index) lookup(ctx context.Context, vs []module.Version, fn func(module.Version, versionState)) error {
 	for chunk := range chunks(vs, 1000) {
 		var q strings.Builder
 		args := make([]any, 0, 2*len(chunk))
-		q.WriteString("SELECT module, vsort, zip_size IS NOT NULL FROM versions WHERE (esc_key, vsort) IN (VALUES ")
+		q.WriteString("SELECT module, vsort, zip_size IS NOT NULL, licenses IS NOT NULL FROM versions WHERE (esc_key, vsort) IN (VALUES ")
 		for _, mv := range chunk {
 			x.d.valuesRow(&q, len(args), plain(2)...)
 			args = append(args, escKey(mv.Path), versionKey(mv.Version))
 		}
 		q.WriteByte(')')
-		held := make(map[module.Version]bool, len(chunk)) // version → has a zip
+		held := make(map[module.Version]versionState, len(chunk))
 		err := x.query(ctx, q.String(), args, func(rows *sql.Rows) error {
 			var path, vsort string
-			var hasZip bool
-			if err := rows.Scan(&path, &vsort, &hasZip); err != nil {
+			st := versionState{held: true}
+			if err := rows.Scan(&path, &vsort, &st.zip, &st.licenses); err != nil {
 				return err
 			}
-			held[module.Version{Path: path, Version: versionOfKey(vsort)}] = hasZip
+			held[module.Version{Path: path, Version: versionOfKey(vsort)}] = st
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("index: looking up versions: %w", err)
+			return err
 		}
 		for _, mv := range chunk {
-			switch hasZip, ok := held[mv]; {
-			case !ok:
-				missing = append(missing, mv)
-			case !hasZip:
-				noZip = append(noZip, mv)
-			}
+			fn(mv, held[mv])
 		}
 	}
-	return missing, noZip, nil
+	return nil
 }
 
 // Has reports whether the index holds the version.

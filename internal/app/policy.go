@@ -68,6 +68,17 @@ func (a *App) newPolicy() error {
 	return nil
 }
 
+// seen records the first sight of versions in the index, for the minimum
+// age (vault.Options.Seen). A failed write is logged: the version is then
+// undated and held back, and the next sight records it.
+func (a *App) seen(ctx context.Context, mod string, versions []string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := a.index.Seen(ctx, mod, versions, time.Now()); err != nil {
+		a.log.Warn("index: recording versions seen failed", "module", mod, "err", err)
+	}
+}
+
 // refreshVulnDB mirrors the vulnerability database again every
 // --vulndb-refresh (without --vulndb, reloads the store's mirror, which a
 // bundle import or another replica may have replaced), until Close. It

@@ -17,14 +17,3 @@ func (stubInputs) Published(ctx context.Context, mv module.Version) (time.Time, 
 	return time.Time{}, false
 }
 func (a *App) policyInputs() stubInputs { return stubInputs{} }
-
-// seen records the first sight of versions in the index, for the minimum
-// age (vault.Options.Seen). A failed write is logged: the version is then
-// undated and held back, and the next sight records it.
-func (a *App) seen(ctx context.Context, mod string, versions []string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := error(nil); err != nil {
-		a.log.Warn("index: recording versions seen failed", "module", mod, "err", err)
-	}
-}

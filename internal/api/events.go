@@ -26,7 +26,7 @@ type Event struct {
 	Module     string    `json:"module"`
 	Version    string    `json:"version,omitempty"`
 	Kind       string    `json:"kind"`   // zip, info, mod, list, latest
-	Result     string    `json:"result"` // hit, filled, not_found, denied, error
+	Result     string    `json:"result"` // hit, filled, not_found, denied, warned, report, error
 	Reason     string    `json:"reason,omitempty"`
 	Bytes      int64     `json:"bytes"`
 }

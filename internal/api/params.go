@@ -21,7 +21,7 @@ const (
 )
 
 // results are the values the events' result parameter accepts.
-var results = []string{index.ResultHit, index.ResultFilled, index.ResultNotFound, index.ResultDenied, index.ResultError}
+var results = []string{index.ResultHit, index.ResultFilled, index.ResultNotFound, index.ResultDenied, index.ResultWarned, index.ResultReport, index.ResultError}
 
 // parseLimit parses a limit parameter of the JSON API: DefaultLimit if
 // empty, else an integer from 1 to MaxLimit (unlike /index and /catalog,

@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/policy"
+	"github.com/modvault/modvault/internal/proxytest"
+)
+
+// policyConfig returns the configuration of a modvault in front of up,
+// verifying against its checksum database, with the policy p.
+func policyConfig(up *proxytest.Upstream, storage string, p policy.Config) config.Serve {
+	dbs, _ := config.ParseSumDBs(up.GOSUMDB())
+	if p.VulnAction == "" {
+		p.VulnAction = policy.Warn
+	}
+	if p.LicenseAction == "" {
+		p.LicenseAction = policy.Warn
+	}
+	if p.Mode == "" {
+		p.Mode = policy.Enforce
+	}
+	return config.Serve{
+		Storage:       storage,
+		Upstream:      up.URL,
+		SumDB:         []string{dbs[0].Name},
+		GOSUMDB:       dbs,
+		VulnDBRefresh: time.Hour,
+		Policy:        p,
+	}
+}
+
+// plainModule returns a module version with a go.mod and one package.
+func plainModule(path, version string) proxytest.Module {
+	name := path[strings.LastIndex(path, "/")+1:]
+	return proxytest.Module{Path: path, Version: version, Files: map[string]string{
+		"go.mod":        "module " + path + "\n\ngo 1.22\n",
+		name + ".go":    "package " + name + "\n\nconst V = \"" + version + "\"\n",
+		"LICENSE":       mitLicense,
+		"doc/README.md": "docs\n",
+	}}
+}
+
+// mitLicense is the MIT license text, as licensecheck recognizes it.
+const mitLicense = `MIT License
+
+Copyright (c) 2026 Example Authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+`
+
+// policyLine is what the go command prints of a 403 from the policy.
+func policyLine(out string) string {
+	for line := range strings.Lines(out) {
+		if _, l, ok := strings.Cut(line, "server response: "); ok {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// getHeader GETs u and returns the status, the Modvault-Policy header and
+// the body.
+func getHeader(t *testing.T, u string) (int, string, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Modvault-Policy"), b.String()
+}
+
+// policyEvents waits for the events of mod with result to number at least
+// n, and returns their "kind version reason" lines.
+func policyEvents(t *testing.T, base, mod, result string, n int) []string {
+	t.Helper()
+	var lines []string
+	waitFor(t, func() string {
+		lines = nil
+		for _, e := range allEvents(t, nil, base, url.Values{"module": {mod}, "result": {result}}) {
+			lines = append(lines, e.Kind+" "+e.Version+" "+e.Reason)
+		}
+		if len(lines) < n {
+			return "events " + result + " of " + mod + ": " + strings.Join(lines, "; ")
+		}
+		return ""
+	})
+	return lines
+}
+
+// TestPolicyDenyRule: a deny rule refuses a version with a 403 whose line
+// the go command prints, before anything of it is fetched, leaves it out
+// of the list, and makes @latest the newest allowed version; the refusals
+// are denied events naming the rule.
+func TestPolicyDenyRule(t *testing.T) {
+	const mod = "example.com/parser"
+	up := proxytest.New(t, plainModule(mod, "v1.5.0"), plainModule(mod, "v1.6.0"), plainModule(mod, "v1.7.0"))
+	mv := startModvaultWith(t, policyConfig(up, "mem://", policy.Config{Rules: []policy.Rule{
+		{Module: mod, Versions: ">=v1.7.0", Action: policy.Deny, Reason: "CVE-2099-1234 in the tokenizer"},
+	}}))
+	g := proxytest.NewGo(t, mv, up.GOSUMDB())
+
+	out, err := g.Run("mod", "download", mod+"@v1.7.0")
+	t.Logf("go mod download %s@v1.7.0:\n%s", mod, out)
+	want := "modvault policy: example.com/parser@v1.7.0 denied: CVE-2099-1234 in the tokenizer (policy-rule deny example.com/parser >=v1.7.0)"
+	if err == nil || !strings.Contains(out, "403 Forbidden") || policyLine(out) != want {
+		t.Errorf("go mod download %s@v1.7.0: err %v, want a 403 and the line %q:\n%s", mod, err, want, out)
+	}
+	for _, ext := range []string{".info", ".mod", ".zip"} {
+		if n := up.Requests("/" + mod + "/@v/v1.7.0" + ext); n != 0 {
+			t.Errorf("the denied version's %s was fetched from the upstream %d times", ext, n)
+		}
+		status, _, body := getHeader(t, mv+"/"+mod+"/@v/v1.7.0"+ext)
+		if status != http.StatusForbidden || body != want+"\n" {
+			t.Errorf("GET v1.7.0%s: %d %q, want 403 and exactly the policy's line", ext, status, body)
+		}
+	}
+	if out := g.Must("list", "-m", "-versions", mod); strings.TrimSpace(out) != mod+" v1.5.0 v1.6.0" {
+		t.Errorf("go list -m -versions = %q, want v1.7.0 left out", out)
+	}
+	if out := g.Must("list", "-m", mod+"@latest"); strings.TrimSpace(out) != mod+" v1.6.0" {
+		t.Errorf("go list -m %s@latest = %q, want v1.6.0, the newest allowed", mod, out)
+	}
+	g.WriteFile("main.go", "package main\n\nimport \"example.com/parser\"\n\nfunc main() { println(parser.V) }\n")
+	g.Must("get", mod)
+	if out := g.Must("run", "."); strings.TrimSpace(out) != "v1.6.0" {
+		t.Errorf("go get %s chose %q, want v1.6.0", mod, out)
+	}
+	events := policyEvents(t, mv, mod, "denied", 4)
+	if !slices.Contains(events, "zip v1.7.0 "+want) && !slices.Contains(events, "info v1.7.0 "+want) {
+		t.Errorf("denied events lack the rule's line: %q", events)
+	}
+}
+
+// TestPolicyReportMode: in report mode nothing is refused or left out,
+// the would-be decision is in the Modvault-Policy header, and every such
+// request is a report event.
+func TestPolicyReportMode(t *testing.T) {
+	const mod = "example.com/parser"
+	up := proxytest.New(t, plainModule(mod, "v1.6.0"), plainModule(mod, "v1.7.0"))
+	mv := startModvaultWith(t, policyConfig(up, "mem://", policy.Config{Mode: policy.Report, Rules: []policy.Rule{
+		{Module: mod, Versions: ">=v1.7.0", Action: policy.Deny, Reason: "not reviewed"},
+	}}))
+	g := proxytest.NewGo(t, mv, up.GOSUMDB())
+	g.Must("mod", "download", mod+"@v1.7.0")
+	if out := g.Must("list", "-m", "-versions", mod); strings.TrimSpace(out) != mod+" v1.6.0 v1.7.0" {
+		t.Errorf("go list -m -versions = %q, want both versions", out)
+	}
+	if out := g.Must("list", "-m", mod+"@latest"); strings.TrimSpace(out) != mod+" v1.7.0" {
+		t.Errorf("@latest = %q, want v1.7.0", out)
+	}
+	want := "modvault policy (report): example.com/parser@v1.7.0 would be denied: not reviewed (policy-rule deny example.com/parser >=v1.7.0)"
+	if status, h, _ := getHeader(t, mv+"/"+mod+"/@v/v1.7.0.zip"); status != http.StatusOK || h != want {
+		t.Errorf("GET v1.7.0.zip: %d, Modvault-Policy %q; want 200 and %q", status, h, want)
+	}
+	events := policyEvents(t, mv, mod, "report", 3)
+	for _, kind := range []string{"info", "mod", "zip"} {
+		if !slices.Contains(events, kind+" v1.7.0 "+want) {
+			t.Errorf("no report event for the %s: %q", kind, events)
+		}
+	}
+	if denied := allEvents(t, nil, mv, url.Values{"result": {"denied"}}); len(denied) != 0 {
+		t.Errorf("report mode denied: %+v", denied)
+	}
+}
+
+// The test vulnerability database's entry, in the Go vulnerability
+// database's real format (OSV 1.3.1): example.com/vuln before v1.2.4, in
+// its function Bad.
+const vulnEntry = `{"schema_version":"1.3.1","id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","published":"2099-01-01T00:00:00Z","aliases":["CVE-2099-0001"],"summary":"Bad does bad things in example.com/vuln","details":"Calling Bad is bad.","affected":[{"package":{"name":"example.com/vuln","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.2.4"}]}],"ecosystem_specific":{"imports":[{"path":"example.com/vuln","symbols":["Bad"]}]}}],"references":[{"type":"FIX","url":"https://example.com/vuln/commit/1"}],"database_specific":{"url":"https://example.com/vuln/GO-2099-0001","review_status":"REVIEWED"}}`
+
+// writeVulnDB writes a v1-layout database holding vulnEntry under dir,
+// every file plain and gzipped, and returns its file:// URL.
+func writeVulnDB(t *testing.T, dir string) string {
+	t.Helper()
+	for name, data := range map[string]string{
+		"ID/GO-2099-0001.json": vulnEntry,
+		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","aliases":["CVE-2099-0001"]}]`,
+		"index/modules.json":   `[{"path":"example.com/vuln","vulns":[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","fixed":"1.2.4"}]}]`,
+		"index/db.json":        `{"modified":"2099-01-02T00:00:00Z"}`,
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte(data))
+		zw.Close()
+		if err := os.WriteFile(p, []byte(data), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+".gz", gz.Bytes(), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+}
+
+// TestPolicyVulnerability: a version stored before its vulnerability was
+// known is refused once modvault mirrors a database that lists it
+// (--vuln-action deny), with the ID and the fix; the fixed version is
+// served; with warn it is served with the Modvault-Policy header and a
+// warned event; and govulncheck reports the vulnerability through
+// modvault's /vulndb/, with the database's source gone.
+func TestPolicyVulnerability(t *testing.T) {
+	const mod = "example.com/vuln"
+	files := map[string]string{
+		"go.mod":  "module example.com/vuln\n\ngo 1.22\n",
+		"vuln.go": "package vuln\n\n// Bad is vulnerable.\nfunc Bad() string { return \"bad\" }\n",
+	}
+	up := proxytest.New(t,
+		proxytest.Module{Path: mod, Version: "v1.2.3", Files: files},
+		proxytest.Module{Path: mod, Version: "v1.2.4", Files: files},
+	)
+	_, storage := fileStore(t)
+
+	// Last year: v1.2.3 enters the store, nothing known against it.
+	before := startModvaultWith(t, policyConfig(up, storage, policy.Config{}))
+	g := proxytest.NewGo(t, before, up.GOSUMDB())
+	g.WriteFile("main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/vuln\"\n)\n\nfunc main() { fmt.Println(vuln.Bad()) }\n")
+	g.Must("get", mod+"@v1.2.3")
+
+	// Today: the database lists it.
+	dbDir := t.TempDir()
+	cfg := policyConfig(up, storage, policy.Config{VulnAction: policy.Deny})
+	cfg.VulnDB = writeVulnDB(t, dbDir)
+	mv := startModvaultWith(t, cfg)
+	g2 := proxytest.NewGo(t, mv, up.GOSUMDB())
+	out, err := g2.Run("mod", "download", mod+"@v1.2.3")
+	want := "modvault policy: example.com/vuln@v1.2.3 denied: GO-2099-0001 (fixed in v1.2.4)"
+	if err == nil || !strings.Contains(out, "403 Forbidden") || policyLine(out) != want {
+		t.Errorf("go mod download %s@v1.2.3 (stored, now vulnerable): err %v, want 403 and %q:\n%s", mod, err, want, out)
+	}
+	g2.Must("mod", "download", mod+"@v1.2.4")
+	if out := g2.Must("list", "-m", mod+"@latest"); strings.TrimSpace(out) != mod+" v1.2.4" {
+		t.Errorf("@latest = %q, want v1.2.4", out)
+	}
+
+	// The same with warn: served, with the header and a warned event.
+	cfg.Policy.VulnAction = policy.Warn
+	warn := startModvaultWith(t, cfg)
+	wantWarn := "modvault policy: example.com/vuln@v1.2.3 warning: GO-2099-0001 (fixed in v1.2.4)"
+	if status, h, _ := getHeader(t, warn+"/"+mod+"/@v/v1.2.3.zip"); status != http.StatusOK || h != wantWarn {
+		t.Errorf("warn: GET v1.2.3.zip: %d, Modvault-Policy %q; want 200 and %q", status, h, wantWarn)
+	}
+	if events := policyEvents(t, warn, mod, "warned", 1); events[0] != "zip v1.2.3 "+wantWarn {
+		t.Errorf("warned events: %q", events)
+	}
+
+	// govulncheck reads the mirror through modvault, the source gone.
+	if err := os.RemoveAll(dbDir); err != nil {
+		t.Fatal(err)
+	}
+	bin := govulncheckBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-db", mv+"/vulndb", "./...")
+	cmd.Dir = g.Dir
+	cmd.Env = append(slices.Clone(g.Env), "GOPROXY=off")
+	vout, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(string(vout), "GO-2099-0001") || !strings.Contains(string(vout), "example.com/vuln@v1.2.4") {
+		t.Errorf("govulncheck -db %s/vulndb: %v, want exit 3 reporting GO-2099-0001 fixed in v1.2.4:\n%s", mv, err, vout)
+	}
+}
+
+// govulncheckBinary returns the govulncheck binary: on PATH or in
+// GOPATH/bin, where .ci/run installs it.
+func govulncheckBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("govulncheck"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "govulncheck")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("govulncheck not found on PATH or in GOPATH/bin: install it with " +
+		"go install golang.org/x/vuln/cmd/govulncheck@v1.9.0 (as .ci/run does)")
+	return ""
+}

@@ -78,7 +78,7 @@ var postgresDialect = &dialect{
 	maxParams: 65535,
 	reset:     []string{"TRUNCATE versions, modules"},
 	numbered:  true,
-	optimize:  "ANALYZE modules, versions, events, hit_counts",
+	optimize:  "ANALYZE modules, versions, events, hit_counts, first_seen",
 }
 
 // openPostgres opens a pool of connections to the PostgreSQL database dsn

@@ -223,8 +223,9 @@ func (x *Index) RecordZip(ctx context.Context, mv module.Version, zip File, h1 s
 }
 
 // Forget removes a version from the index (its module too, if it was the
-// last one): call it when the version is removed from the store.
-// Forgetting a version the index does not hold does nothing.
+// last one): call it when the version is removed from the store. Its
+// first-seen time stays. Forgetting a version the index does not hold
+// does nothing.
 func (x *Index) Forget(ctx context.Context, mv module.Version) error {
 	err := x.inTx(ctx, func(tx *sql.Tx) error {
 		key := escKey(mv.Path)
@@ -241,8 +242,8 @@ func (x *Index) Forget(ctx context.Context, mv module.Version) error {
 }
 
 // Reset removes every version and module from the index, before a
-// reindex rebuilds it. Events and hit counters stay: they cannot be
-// rebuilt from the store. Download counts go with the versions; to keep
+// reindex rebuilds it. Events, hit counters and first-seen times stay:
+// they cannot be rebuilt from the store. Download counts go with the versions; to keep
 // them, reindex without Reset and [Index.Sweep] afterwards.
 func (x *Index) Reset(ctx context.Context) error {
 	err := x.inTx(ctx, func(tx *sql.Tx) error {

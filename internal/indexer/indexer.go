@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -38,6 +39,16 @@ type Config struct {
 	// TempDir holds zips while their h1: hash is computed; "" means the
 	// system's.
 	TempDir string
+	// Licenses turns on the detection of the license files of stored zips
+	// (package license), for the policy's license check: the Recorder
+	// detects them after a fill stores a zip, before Stored returns;
+	// Reindex and Reconcile detect them for the zips whose licenses the
+	// index lacks. Off, nothing builds licensecheck's scanner (about 80 MB
+	// of heap).
+	Licenses bool
+	// Log receives the failures of license detection in Reindex and
+	// Reconcile; nil means slog.Default().
+	Log *slog.Logger
 }
 
 // private reports whether path is a private (unverified) module.

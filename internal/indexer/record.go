@@ -31,19 +31,15 @@ type Recorder struct {
 const writeTimeout = 5 * time.Second
 
 // Stored records sv: the version when its .info was committed, its zip
-// when the zip was.
+// when the zip was, and then, with Config.Licenses, the zip's licenses
+// (detected before Stored returns, so that the caller's next policy
+// decision sees them). A detection that fails is logged, and leaves the
+// licenses unknown.
 func (r *Recorder) Stored(ctx context.Context, sv vault.StoredVersion) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-	defer cancel()
-	var err error
-	if sv.Zip != nil {
-		err = r.Index.RecordZip(ctx, sv.Version, index.File{Size: sv.Zip.Size, SHA256: sv.Zip.SHA256}, sv.Zip.H1)
-	} else {
-		var v index.Version
-		if v, _, err = r.Config.describe(ctx, r.Store, sv.Version, sv.Info, sv.Mod, sv.From, sv.ModH1); err == nil {
-			v.Private = sv.Private
-			err = r.Index.RecordVersion(ctx, v)
-		}
+	ctx = context.WithoutCancel(ctx)
+	err := r.record(ctx, sv)
+	if err == nil && sv.Zip != nil && r.Config.Licenses {
+		_, err = recordLicenses(ctx, r.Store, r.Index, sv.Version, r.Log)
 	}
 	if err != nil {
 		r.Failed.Add(1)
@@ -53,4 +49,19 @@ func (r *Recorder) Stored(ctx context.Context, sv vault.StoredVersion) {
 		}
 		r.Log.Warn("index: recording a stored version failed; the next reconcile adds it", "module", sv.Version.Path, "version", sv.Version.Version, "err", err)
 	}
+}
+
+// record writes sv's version or zip.
+func (r *Recorder) record(ctx context.Context, sv vault.StoredVersion) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if sv.Zip != nil {
+		return r.Index.RecordZip(ctx, sv.Version, index.File{Size: sv.Zip.Size, SHA256: sv.Zip.SHA256}, sv.Zip.H1)
+	}
+	v, _, err := r.Config.describe(ctx, r.Store, sv.Version, sv.Info, sv.Mod, sv.From, sv.ModH1)
+	if err != nil {
+		return err
+	}
+	v.Private = sv.Private
+	return r.Index.RecordVersion(ctx, v)
 }

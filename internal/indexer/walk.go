@@ -100,17 +100,32 @@ func (c Config) rows(ctx context.Context, st *store.Store, vs []stored) ([]index
 	return out, nil
 }
 
+// withZip returns the versions of rows that have a zip.
+func withZip(rows []index.Version) []module.Version {
+	var mvs []module.Version
+	for _, v := range rows {
+		if v.Zip != nil {
+			mvs = append(mvs, module.Version{Path: v.Path, Version: v.Version})
+		}
+	}
+	return mvs
+}
+
 // ReindexResult says what a reindex did.
 type ReindexResult struct {
 	Versions int   // versions recorded
 	Removed  int64 // versions the index held that are no longer stored
+	Licenses int   // zips whose licenses were detected (Config.Licenses)
 }
 
 // Reindex rebuilds the index's versions from a walk of the store: it
 // records every stored version, in batches, then removes the versions not
 // seen (Sweep; their download counts go with them, those of the others
 // stay) and refreshes the statistics (Optimize). It writes a progress line
-// to progress every batch. Events and hit counters are kept.
+// to progress every batch. Events, hit counters and first-seen times are
+// kept; a version without a first-seen time gets the time its .info was
+// stored (its modification time in the store). With c.Licenses it detects
+// the licenses of the zips whose licenses the index lacks.
 func Reindex(ctx context.Context, st *store.Store, x *index.Index, c Config, progress io.Writer) (ReindexResult, error) {
 	start := time.Now()
 	var res ReindexResult
@@ -123,6 +138,11 @@ func Reindex(ctx context.Context, st *store.Store, x *index.Index, c Config, pro
 			return err
 		}
 		res.Versions += len(rows)
+		n, err := c.detectMissing(ctx, st, x, withZip(rows))
+		res.Licenses += n
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(progress, "reindex: %d versions recorded (%s)\n", res.Versions, time.Since(start).Round(time.Millisecond))
 		return nil
 	})
@@ -137,8 +157,9 @@ func Reindex(ctx context.Context, st *store.Store, x *index.Index, c Config, pro
 
 // Reconcile records the stored versions the index lacks, and the stored
 // zips it lacks, as found by a walk of the store: what fills stored while
-// the index could not be written, or before it existed. It returns how
-// many versions and zips it recorded.
+// the index could not be written, or before it existed; with c.Licenses,
+// also the licenses of the stored zips whose licenses it lacks. It returns
+// how many versions and zips it recorded.
 func Reconcile(ctx context.Context, st *store.Store, x *index.Index, c Config) (versions, zips int, err error) {
 	err = walkVersions(ctx, st, func(vs []stored) error {
 		mvs := make([]module.Version, len(vs))
@@ -180,7 +201,14 @@ func Reconcile(ctx context.Context, st *store.Store, x *index.Index, c Config) (
 			}
 			zips++
 		}
-		return nil
+		var zipped []module.Version
+		for _, s := range vs {
+			if s.zip {
+				zipped = append(zipped, s.mv)
+			}
+		}
+		_, err = c.detectMissing(ctx, st, x, zipped)
+		return err
 	})
 	return versions, zips, err
 }

@@ -54,7 +54,14 @@ func isMem(storage string) bool { return strings.HasPrefix(storage, "mem://") }
 
 // indexConfig says how versions are described in the index.
 func (a *App) indexConfig() indexer.Config {
-	return indexer.Config{SumDBs: a.cfg.SumDB, NoVerify: a.cfg.GONOSUMDB, TempDir: a.cfg.TempDir}
+	return indexer.Config{
+		SumDBs:   a.cfg.SumDB,
+		NoVerify: a.cfg.GONOSUMDB,
+		TempDir:  a.cfg.TempDir,
+		// Licenses are detected only for the policy's license check.
+		Licenses: len(a.cfg.Policy.LicenseAllow) > 0,
+		Log:      a.log,
+	}
 }
 
 // newRecorder makes what records the vault's fills in the index.

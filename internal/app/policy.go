@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/modvault/modvault/internal/indexer"
 	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/upstream"
 	"github.com/modvault/modvault/internal/vulndb"
@@ -54,7 +55,7 @@ func (a *App) newPolicy() error {
 	}
 	src := policy.Sources{Vulns: a.vulndb.DB}
 	if a.index != nil {
-		in := a.policyInputs()
+		in := indexer.PolicyInputs{Index: a.index, Log: a.log}
 		src.Licenses, src.Published = in.Licenses, in.Published
 	}
 	e, err := policy.New(cfg.Policy, src)

@@ -314,3 +314,113 @@ func govulncheckBinary(t *testing.T) string {
 		"go install golang.org/x/vuln/cmd/govulncheck@v1.9.0 (as .ci/run does)")
 	return ""
 }
+
+// TestPolicyLicenses: private modules fetched from git repositories are
+// judged by the licenses of their zips under an MIT/BSD/Apache allow-list
+// with license-action deny: an AGPL-licensed module is refused (its zip
+// fetched, verified and stored first, then judged), an MIT one served, and
+// one without a license file is UNKNOWN, refused too; each refusal is a
+// denied event naming the license.
+func TestPolicyLicenses(t *testing.T) {
+	agplText, err := os.ReadFile(filepath.Join("..", "license", "testdata", "AGPL-3.0.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := proxytest.NewGitHost(t)
+	setGitEnv(t, h)
+	for name, license := range map[string]string{"agpl": string(agplText), "mit": mitLicense, "none": ""} {
+		r := h.Repo(name + ".git")
+		files := map[string]string{
+			"go.mod":      proxytest.GoMod("example.test/" + name + ".git"),
+			name + ".go":  "package " + name + "\n\nconst Name = \"" + name + "\"\n",
+			"README.md":   "# " + name + "\n",
+			"sub/sub.go":  "package sub\n",
+			"sub/LICENSE": mitLicense, // not at the root: does not count for the module
+		}
+		if license != "" {
+			files["LICENSE"] = license
+		}
+		r.Commit("v1.0.0", files)
+		r.Tag("v1.0.0")
+	}
+	up := proxytest.New(t)
+	cfg := policyConfig(up, "mem://", policy.Config{
+		LicenseAllow:  []string{"MIT", "BSD-3-Clause", "Apache-2.0"},
+		LicenseAction: policy.Deny,
+	})
+	cfg.GOPRIVATE, cfg.GONOPROXY, cfg.GONOSUMDB = "example.test", "example.test", "example.test"
+	cfg.TempDir = t.TempDir()
+	cfg.DirectTimeout = 2 * time.Minute
+	mv := startModvaultWith(t, cfg)
+	g := privateGo(t, mv, up)
+
+	g.Must("mod", "download", "example.test/mit.git@v1.0.0")
+	for _, tt := range []struct{ name, want string }{
+		{"agpl", "modvault policy: example.test/agpl.git@v1.0.0 denied: license AGPL-3.0 (LICENSE) not allowed"},
+		{"none", "modvault policy: example.test/none.git@v1.0.0 denied: no license file at the module root (UNKNOWN)"},
+	} {
+		mod := "example.test/" + tt.name + ".git"
+		out, err := g.Run("mod", "download", mod+"@v1.0.0")
+		if err == nil || !strings.Contains(out, "403 Forbidden") || policyLine(out) != tt.want {
+			t.Errorf("go mod download %s@v1.0.0: err %v, want a 403 and %q:\n%s", mod, err, tt.want, out)
+		}
+		// Refused again, now from the licenses recorded.
+		if status, _, body := getHeader(t, mv+"/"+mod+"/@v/v1.0.0.zip"); status != http.StatusForbidden || body != tt.want+"\n" {
+			t.Errorf("GET %s zip again: %d %q", mod, status, body)
+		}
+		if events := policyEvents(t, mv, mod, "denied", 1); !slices.Contains(events, "zip v1.0.0 "+tt.want) {
+			t.Errorf("denied events of %s: %q", mod, events)
+		}
+	}
+}
+
+// TestPolicyMinimumAge: with a minimum age, versions modvault has just
+// seen are held back (refused, left out of the list, no @latest), with
+// the time they come of age; an allow rule is the exception.
+func TestPolicyMinimumAge(t *testing.T) {
+	up := proxytest.New(t, plainModule("example.com/young", "v1.0.0"), plainModule("example.com/trusted", "v1.0.0"))
+	mv := startModvaultWith(t, policyConfig(up, "mem://", policy.Config{
+		MinAge: 72 * time.Hour,
+		Rules:  []policy.Rule{{Module: "example.com/trusted", Action: policy.Allow, Reason: "built in house"}},
+	}))
+	g := proxytest.NewGo(t, mv, up.GOSUMDB())
+	start := time.Now().UTC().Truncate(time.Second)
+
+	if out := g.Must("list", "-m", "-versions", "example.com/young"); strings.TrimSpace(out) != "example.com/young" {
+		t.Errorf("go list -m -versions = %q, want no version", out)
+	}
+	out, err := g.Run("mod", "download", "example.com/young@v1.0.0")
+	line := policyLine(out)
+	if err == nil || !strings.Contains(out, "403 Forbidden") ||
+		!strings.HasPrefix(line, "modvault policy: example.com/young@v1.0.0 denied: published ") ||
+		!strings.HasSuffix(line, "(minimum age 72h)") {
+		t.Fatalf("go mod download a new version: err %v, want a 403 holding it back:\n%s", err, out)
+	}
+	// It was first seen in the list just now: held back for 72 hours from then.
+	var published, until time.Time
+	rest := strings.TrimPrefix(line, "modvault policy: example.com/young@v1.0.0 denied: published ")
+	p, u, _ := strings.Cut(strings.TrimSuffix(rest, " (minimum age 72h)"), ", held back until ")
+	if published, err = time.Parse(time.RFC3339, p); err != nil {
+		t.Fatal(err)
+	}
+	if until, err = time.Parse(time.RFC3339, u); err != nil {
+		t.Fatal(err)
+	}
+	if published.Before(start.Add(-time.Second)) || published.After(time.Now()) || until.Sub(published) != 72*time.Hour {
+		t.Errorf("published %v, held back until %v; want first seen in this test (after %v), 72h later", published, until, start)
+	}
+	if out, err := g.Run("list", "-m", "example.com/young@latest"); err == nil || !strings.Contains(out, "held back until") {
+		t.Errorf("@latest of a module with only young versions: err %v:\n%s", err, out)
+	}
+	for _, ext := range []string{".info", ".mod", ".zip"} {
+		if n := up.Requests("/example.com/young/@v/v1.0.0" + ext); n != 0 {
+			t.Errorf("the held-back version's %s was fetched %d times", ext, n)
+		}
+	}
+
+	// The allow rule lets a version as young through.
+	g.Must("mod", "download", "example.com/trusted@v1.0.0")
+	if out := g.Must("list", "-m", "example.com/trusted@latest"); strings.TrimSpace(out) != "example.com/trusted v1.0.0" {
+		t.Errorf("@latest of the allowed module = %q", out)
+	}
+}

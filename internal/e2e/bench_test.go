@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/proxytest"
 	"github.com/modvault/modvault/internal/testserver"
 )
@@ -51,6 +54,13 @@ func benchModvault(b *testing.B, upstreamURL, sumdbName string) (baseURL, dir st
 // none), and returns its base URL.
 func benchModvaultOn(b *testing.B, upstreamURL, sumdbName, dir, database string) string {
 	b.Helper()
+	return benchModvaultWith(b, upstreamURL, sumdbName, dir, database, func(*config.Serve) {})
+}
+
+// benchModvaultWith is benchModvaultOn with a configuration changed by
+// change.
+func benchModvaultWith(b *testing.B, upstreamURL, sumdbName, dir, database string, change func(*config.Serve)) string {
+	b.Helper()
 	cfg := config.Serve{
 		Database:        database,
 		Storage:         (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String(),
@@ -60,7 +70,10 @@ func benchModvaultOn(b *testing.B, upstreamURL, sumdbName, dir, database string)
 		FillTimeout:     time.Minute,
 		TempDir:         b.TempDir(),
 		ShutdownTimeout: time.Second,
+		VulnDBRefresh:   time.Hour,
+		Policy:          policy.Config{VulnAction: policy.Warn, LicenseAction: policy.Warn, Mode: policy.Enforce},
 	}
+	change(&cfg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := app.New(context.Background(), cfg, log, "bench")
 	if err != nil {
@@ -86,6 +99,42 @@ func get(b *testing.B, c *http.Client, url string) int64 {
 		b.Fatalf("GET %s: %s", url, resp.Status)
 	}
 	return n
+}
+
+// getWithHeader is get, and returns the Modvault-Policy header too.
+func getWithHeader(b *testing.B, c *http.Client, url string) (int64, string) {
+	resp, err := c.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, _ := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return n, resp.Header.Get("Modvault-Policy")
+}
+
+// writeBenchVulnDB writes a vulnerability database with an entry for
+// example.com/bench before v1.0.0, and returns its file:// URL.
+func writeBenchVulnDB(b *testing.B) string {
+	entry := strings.ReplaceAll(strings.ReplaceAll(vulnEntry, "example.com/vuln", "example.com/bench"), `"fixed":"1.2.4"`, `"fixed":"1.0.0"`)
+	dir := b.TempDir()
+	for name, data := range map[string]string{
+		"ID/GO-2099-0001.json": entry,
+		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z"}]`,
+		"index/modules.json":   `[{"path":"example.com/bench","vulns":[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","fixed":"1.0.0"}]}]`,
+		"index/db.json":        `{"modified":"2099-01-02T00:00:00Z"}`,
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o666); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 }
 
 // benchWarm fills one version through modvault, then measures GETs of its
@@ -123,7 +172,23 @@ func benchWarm(b *testing.B, ext string) {
 	// The same store served by a modvault that keeps no metadata index:
 	// the cost of the audit trail (events, hit counters) on warm requests.
 	noIndex := benchModvaultOn(b, up.URL, up.SumDBName, dir, config.DatabaseOff)
-	for _, s := range []struct{ name, base string }{{"modvault", mv}, {"modvault-noindex", noIndex}, {"fileserver", fsrv.URL}} {
+	// And by a modvault with a policy: rules and a vulnerability database
+	// (with an entry for another version of the module), with vuln-action
+	// deny. The version is allowed: this is the cost of judging every
+	// request, from the cache of decisions.
+	withPolicy := benchModvaultWith(b, up.URL, up.SumDBName, dir, "", func(c *config.Serve) {
+		c.VulnDB = writeBenchVulnDB(b)
+		c.Policy.VulnAction = policy.Deny
+		c.Policy.Rules = []policy.Rule{
+			{Module: "example.com/bench", Versions: "<v1.0.0", Action: policy.Deny, Reason: "too old"},
+			{Module: "example.com/other/*", Action: policy.Deny},
+			{Module: "example.com/bench/internal", Action: policy.Allow},
+		}
+	})
+	if _, h := getWithHeader(b, client, withPolicy+path); h != "" {
+		b.Fatalf("the policy is not a plain allow: %s", h)
+	}
+	for _, s := range []struct{ name, base string }{{"modvault", mv}, {"modvault-noindex", noIndex}, {"modvault-policy", withPolicy}, {"fileserver", fsrv.URL}} {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
 			if ext == ".zip" {

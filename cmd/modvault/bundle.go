@@ -228,7 +228,7 @@ func export(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "modvault export: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d versions, %d files (%d bytes), %d lookups, %d tiles\n", output, res.Versions, res.Files, res.Bytes, res.Lookups, res.Tiles)
+	fmt.Fprintf(stdout, "wrote %s: %d versions, %d files (%d bytes), %d lookups, %d tiles, %d vulnerability entries\n", output, res.Versions, res.Files, res.Bytes, res.Lookups, res.Tiles, res.VulnEntries)
 	return 0
 }
 
@@ -288,6 +288,9 @@ func importBundle(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "imported %s: %d versions; %d objects stored, %d already there", fs.Arg(0), res.Versions, res.Stored, res.Present)
 	for name, n := range res.Head {
 		fmt.Fprintf(stdout, "; %s tree head %d records", name, n)
+	}
+	if !res.VulnDB.IsZero() {
+		fmt.Fprintf(stdout, "; vulnerability database of %s", res.VulnDB.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintln(stdout)
 	return 0

@@ -6,8 +6,9 @@
 // ("$module/@v/$version.{info,mod,zip}", case-encoded as in a proxy URL),
 // the checksum-database data under "sumdb/$name/" (the lookup of every
 // exported public version, the tiles that prove each lookup against one
-// signed tree head, and that head as "sumdb/$name/latest"), and last the
-// manifest ("manifest"): the sha256 and size of every other file, as the
+// signed tree head, and that head as "sumdb/$name/latest"), the mirror of
+// the vulnerability database if the store holds one ("vulndb/", see
+// vulndb.go), and last the manifest ("manifest"): the sha256 and size of every other file, as the
 // text of a note (golang.org/x/mod/sumdb/note), signed when the exporter was
 // given a key.
 //

@@ -48,6 +48,9 @@ type ExportOptions struct {
 type ExportResult struct {
 	Versions, Files, Lookups, Tiles int
 	Bytes                           int64
+	// VulnEntries is the number of entries of the vulnerability database
+	// mirror in the bundle (0: the store holds no mirror).
+	VulnEntries int
 }
 
 // version is one module version's stored files.
@@ -117,6 +120,9 @@ func Export(ctx context.Context, st *store.Store, w io.Writer, name string, opts
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "exported %s\n", v.mv)
 		}
+	}
+	if res.VulnEntries, err = exportVulnDB(ctx, st, addBytes); err != nil {
+		return res, err
 	}
 	var heads []exportedHead
 	for _, db := range opts.SumDBs {

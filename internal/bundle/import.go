@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
@@ -26,6 +27,7 @@ import (
 	"github.com/modvault/modvault/internal/modcheck"
 	"github.com/modvault/modvault/internal/protocol"
 	"github.com/modvault/modvault/internal/store"
+	"github.com/modvault/modvault/internal/vulndb"
 )
 
 // ErrRefused is wrapped by every error of Import that refuses a bundle
@@ -58,6 +60,10 @@ type ImportResult struct {
 	Stored   int // objects written
 	Present  int // objects already stored with the same bytes
 	Head     map[string]int64
+	// VulnDB is the modified time of the vulnerability database the
+	// bundle brought into the store; zero if it brought none, or none
+	// newer than the store's.
+	VulnDB time.Time
 }
 
 // staged is one file of the bundle, staged on disk.
@@ -109,7 +115,16 @@ func Import(ctx context.Context, st *store.Store, r io.Reader, opts ImportOption
 	if err != nil {
 		return res, err
 	}
-	res.Present = len(files) - len(todo) - len(heads)
+	vulnFiles := 0
+	for name := range files {
+		if strings.HasPrefix(name, vulndb.Prefix) {
+			vulnFiles++
+		}
+	}
+	res.Present = len(files) - len(todo) - len(heads) - vulnFiles
+	if res.VulnDB, err = im.importVulnDB(dir); err != nil {
+		return res, err
+	}
 	for _, f := range todo {
 		if err := im.create(f); err != nil {
 			return res, err
@@ -198,6 +213,9 @@ func checkName(name string) error {
 	}
 	if name == "" || path.IsAbs(name) || path.Clean(name) != name || strings.Contains(name, "\\") || strings.HasPrefix(name, "../") || name == ".." {
 		return fmt.Errorf("not a clean relative path")
+	}
+	if strings.HasPrefix(name, vulndb.Prefix) {
+		return checkVulnDBName(name)
 	}
 	if rest, ok := strings.CutPrefix(name, "sumdb/"); ok {
 		db, file, ok := strings.Cut(rest, "/")
@@ -460,7 +478,7 @@ func (im *importer) checkVersions() (int, error) {
 	}
 	vers := map[module.Version]*ver{}
 	for name, f := range im.files {
-		if strings.HasPrefix(name, "sumdb/") {
+		if strings.HasPrefix(name, "sumdb/") || strings.HasPrefix(name, vulndb.Prefix) {
 			continue
 		}
 		req, _ := protocol.Parse(name) // checked by checkName
@@ -580,6 +598,9 @@ func (im *importer) checkStored() ([]*staged, error) {
 	for name, f := range im.files {
 		if strings.HasSuffix(name, "/latest") && strings.HasPrefix(name, "sumdb/") {
 			continue // moved forward by Import, not created
+		}
+		if strings.HasPrefix(name, vulndb.Prefix) {
+			continue // mirrored by importVulnDB
 		}
 		obj, err := im.st.Open(im.ctx, name)
 		if errors.Is(err, fs.ErrNotExist) {

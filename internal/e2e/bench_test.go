@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +62,15 @@ func benchModvaultOn(b *testing.B, upstreamURL, sumdbName, dir, database string)
 // change.
 func benchModvaultWith(b *testing.B, upstreamURL, sumdbName, dir, database string, change func(*config.Serve)) string {
 	b.Helper()
+	srv := httptest.NewServer(benchHandler(b, upstreamURL, sumdbName, dir, database, change))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// benchHandler returns the handler of a modvault as benchModvaultWith
+// starts it, to call in process.
+func benchHandler(b *testing.B, upstreamURL, sumdbName, dir, database string, change func(*config.Serve)) http.Handler {
+	b.Helper()
 	cfg := config.Serve{
 		Database:        database,
 		Storage:         (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String(),
@@ -79,9 +89,8 @@ func benchModvaultWith(b *testing.B, upstreamURL, sumdbName, dir, database strin
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler)
-	b.Cleanup(func() { srv.Close(); a.Close() })
-	return srv.URL
+	b.Cleanup(func() { a.Close() })
+	return a.Handler
 }
 
 // get fetches url with c, reads the whole body and returns its length.
@@ -172,19 +181,8 @@ func benchWarm(b *testing.B, ext string) {
 	// The same store served by a modvault that keeps no metadata index:
 	// the cost of the audit trail (events, hit counters) on warm requests.
 	noIndex := benchModvaultOn(b, up.URL, up.SumDBName, dir, config.DatabaseOff)
-	// And by a modvault with a policy: rules and a vulnerability database
-	// (with an entry for another version of the module), with vuln-action
-	// deny. The version is allowed: this is the cost of judging every
-	// request, from the cache of decisions.
-	withPolicy := benchModvaultWith(b, up.URL, up.SumDBName, dir, "", func(c *config.Serve) {
-		c.VulnDB = writeBenchVulnDB(b)
-		c.Policy.VulnAction = policy.Deny
-		c.Policy.Rules = []policy.Rule{
-			{Module: "example.com/bench", Versions: "<v1.0.0", Action: policy.Deny, Reason: "too old"},
-			{Module: "example.com/other/*", Action: policy.Deny},
-			{Module: "example.com/bench/internal", Action: policy.Allow},
-		}
-	})
+	// And by a modvault with a policy (benchPolicy).
+	withPolicy := benchModvaultWith(b, up.URL, up.SumDBName, dir, "", benchPolicy(b))
 	if _, h := getWithHeader(b, client, withPolicy+path); h != "" {
 		b.Fatalf("the policy is not a plain allow: %s", h)
 	}
@@ -203,6 +201,84 @@ func benchWarm(b *testing.B, ext string) {
 			}
 		})
 	}
+}
+
+// benchPolicy is the policy of the modvault-policy benchmarks: rules and
+// a vulnerability database (with an entry for another version of the
+// module), with vuln-action deny. The version is allowed: this is the cost
+// of judging every request, from the cache of decisions.
+func benchPolicy(b *testing.B) func(c *config.Serve) {
+	vulndb := writeBenchVulnDB(b)
+	return func(c *config.Serve) {
+		c.VulnDB = vulndb
+		c.Policy.VulnAction = policy.Deny
+		c.Policy.Rules = []policy.Rule{
+			{Module: "example.com/bench", Versions: "<v1.0.0", Action: policy.Deny, Reason: "too old"},
+			{Module: "example.com/other/*", Action: policy.Deny},
+			{Module: "example.com/bench/internal", Action: policy.Allow},
+		}
+	}
+}
+
+// BenchmarkWarmInProcess measures modvault's own cost of answering a
+// warm .info, .mod and .zip request, without a network or client: the
+// handler called in process, with and without a policy, so the difference
+// is the policy's cost on the hot path (the HTTP benchmarks above are too
+// noisy on a shared machine to show a few percent).
+func BenchmarkWarmInProcess(b *testing.B) {
+	mod := proxytest.Module{
+		Path:    "example.com/bench",
+		Version: "v1.2.3",
+		Files: map[string]string{
+			"go.mod":   "module example.com/bench\n\ngo 1.22\n",
+			"bench.go": "package bench\n\nconst B = 1\n",
+		},
+		Large: benchZipSize,
+	}
+	up := proxytest.New(b, mod)
+	dir := b.TempDir()
+	plain := benchHandler(b, up.URL, up.SumDBName, dir, "", func(*config.Serve) {})
+	withPolicy := benchHandler(b, up.URL, up.SumDBName, dir, "", benchPolicy(b))
+	for _, ext := range []string{".info", ".mod", ".zip"} {
+		path := "/example.com/bench/@v/v1.2.3" + ext
+		for _, h := range []http.Handler{plain, withPolicy} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			if w.Code != http.StatusOK || w.Header().Get("Modvault-Policy") != "" {
+				b.Fatalf("GET %s: %d %s", path, w.Code, w.Header().Get("Modvault-Policy"))
+			}
+		}
+		for _, s := range []struct {
+			name string
+			h    http.Handler
+		}{{"modvault", plain}, {"modvault-policy", withPolicy}} {
+			b.Run(strings.TrimPrefix(ext, ".")+"/"+s.name, func(b *testing.B) {
+				b.ReportAllocs()
+				req := httptest.NewRequest("GET", path, nil)
+				cpu := processCPU()
+				for b.Loop() {
+					w := httptest.NewRecorder()
+					s.h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatal(w.Code)
+					}
+				}
+				// CPU time, unlike ns/op, does not count the time other
+				// processes of a shared machine took the cores.
+				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
+}
+
+// processCPU returns the CPU time (user and system) this process has
+// used, in nanoseconds.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkWarmInfo measures GET of a stored .info (a few dozen bytes).

@@ -128,7 +128,7 @@ func printConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "# read from %s\n", cfg.Config)
 	}
 	for _, s := range cfg.Settings() {
-		if s.Name == "auth-rule" {
+		if s.Name == "auth-rule" || s.Name == "policy-rule" {
 			continue // printed as tables below
 		}
 		fmt.Fprintf(stdout, "%s = %s # %s\n", s.Name, strconv.Quote(s.Value), s.Origin)
@@ -139,6 +139,16 @@ func printConfig(args []string, stdout, stderr io.Writer) int {
 			allow = append(allow, strconv.Quote(a))
 		}
 		fmt.Fprintf(stdout, "\n[[auth-rule]] # %s\npattern = %s\nallow = [%s]\n", cfg.Origins["auth-rule"], strconv.Quote(r.Pattern), strings.Join(allow, ", "))
+	}
+	for _, r := range cfg.Policy.Rules {
+		fmt.Fprintf(stdout, "\n[[policy-rule]] # %s: %s\nmodule = %s\n", cfg.Origins["policy-rule"], r, strconv.Quote(r.Module))
+		if r.Versions != "" {
+			fmt.Fprintf(stdout, "versions = %s\n", strconv.Quote(r.Versions))
+		}
+		fmt.Fprintf(stdout, "action = %s\n", strconv.Quote(r.Action))
+		if r.Reason != "" {
+			fmt.Fprintf(stdout, "reason = %s\n", strconv.Quote(r.Reason))
+		}
 	}
 	return 0
 }

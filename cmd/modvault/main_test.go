@@ -624,6 +624,49 @@ func TestConfigCommand(t *testing.T) {
 	}
 }
 
+// TestConfigCommandPrintsPolicy: "modvault config" prints the policy's
+// settings and its rules as [[policy-rule]] tables, and its output read
+// back gives the same rules.
+func TestConfigCommandPrintsPolicy(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.toml")
+	content := "license-allow = [\"MIT\", \"Apache-2.0\"]\nmin-age = \"72h\"\n\n" +
+		"[[policy-rule]]\nmodule = \"github.com/acme/parser\"\nversions = \"<v1.6.0\"\naction = \"deny\"\nreason = \"CVE-2099-1234 in the tokenizer\"\n\n" +
+		"[[policy-rule]]\nmodule = \"git.corp.example\"\naction = \"allow\"\n"
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(file string) string {
+		t.Helper()
+		cmd := exec.Command(binary, "config", "--config", file, "--vuln-action", "deny")
+		cmd.Env = append(cleanEnv(t.TempDir()), "GOPROXY=off", "GOSUMDB=off")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("modvault config: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := run(file)
+	for _, want := range []string{
+		`license-allow = "MIT,Apache-2.0" # config ` + file,
+		`min-age = "72h0m0s" # config ` + file,
+		`vuln-action = "deny" # flag`,
+		`policy-mode = "enforce" # default`,
+		"[[policy-rule]] # config " + file + ": deny github.com/acme/parser <v1.6.0\nmodule = \"github.com/acme/parser\"\nversions = \"<v1.6.0\"\naction = \"deny\"\nreason = \"CVE-2099-1234 in the tokenizer\"\n",
+		"[[policy-rule]] # config " + file + ": allow git.corp.example\nmodule = \"git.corp.example\"\naction = \"allow\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("modvault config lacks %q:\n%s", want, out)
+		}
+	}
+	again := filepath.Join(t.TempDir(), "again.toml")
+	if err := os.WriteFile(again, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out2 := run(again); strings.Count(out2, "[[policy-rule]]") != 2 || !strings.Contains(out2, `reason = "CVE-2099-1234 in the tokenizer"`) {
+		t.Errorf("modvault config of its own output:\n%s", out2)
+	}
+}
+
 // TestSystemdUnitVerifies runs systemd-analyze verify on the shipped unit,
 // with ExecStart pointed at the binary built for the tests.
 func TestSystemdUnitVerifies(t *testing.T) {

@@ -119,6 +119,29 @@ func (e *Engine) Decide(ctx context.Context, mv module.Version) Decision {
 	return d
 }
 
+// DecideStored is Decide for a version whose zip is stored, so that its
+// licenses should be known: if the license check is on and they are not
+// (their detection failed, or has not run yet for a zip stored before the
+// check was turned on), they count as UNKNOWN, which is never allowed,
+// instead of leaving the decision Incomplete. Such a decision is not
+// cached: the next one sees the licenses once they are recorded.
+func (e *Engine) DecideStored(ctx context.Context, mv module.Version) Decision {
+	d := e.Decide(ctx, mv)
+	st := e.state.Load()
+	if !d.Incomplete || len(st.cfg.LicenseAllow) == 0 || e.src.Licenses(ctx, mv) != nil {
+		return d
+	}
+	d.Reasons = append(slices.Clone(d.Reasons), Reason{
+		Kind:    LicenseKind,
+		Verdict: verdictOf(st.cfg.LicenseAction),
+		Text:    "licenses not detected (yet), UNKNOWN not allowed",
+		ID:      license.Unknown,
+	})
+	slices.SortStableFunc(d.Reasons, func(a, b Reason) int { return int(b.Verdict) - int(a.Verdict) })
+	d.Verdict = d.Reasons[0].Verdict
+	return d
+}
+
 func (e *Engine) db() *vulndb.DB {
 	if e.src.Vulns == nil {
 		return nil

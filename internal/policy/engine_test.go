@@ -332,3 +332,32 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("defaults = %+v", c)
 	}
 }
+
+// TestDecideStored: once a version's zip is stored, licenses still unknown
+// (their detection failed) count as UNKNOWN: denied or warned by the
+// license action, not cached, and a later detection decides.
+func TestDecideStored(t *testing.T) {
+	ls := &licenses{m: map[module.Version][]license.License{mv("a.com/mit@v1.0.0"): {lic("LICENSE", "MIT")}}}
+	for _, action := range []string{"deny", "warn"} {
+		e := newEngine(t, policy.Config{LicenseAllow: []string{"MIT"}, LicenseAction: action}, policy.Sources{Licenses: ls.get})
+		if d := e.DecideStored(ctx, mv("a.com/mit@v1.0.0")); d.Verdict != policy.Allowed || d.Incomplete {
+			t.Errorf("%s: DecideStored(MIT) = %v incomplete=%v", action, d.Verdict, d.Incomplete)
+		}
+		want := policy.Denied
+		if action == "warn" {
+			want = policy.Warned
+		}
+		d := e.DecideStored(ctx, mv("a.com/failed@v1.0.0"))
+		if d.Verdict != want || !strings.Contains(d.Text(), "licenses not detected (yet), UNKNOWN not allowed") {
+			t.Errorf("%s: DecideStored(unknown licenses) = %v %q, want %v", action, d.Verdict, d.Text(), want)
+		}
+		if d := e.Decide(ctx, mv("a.com/failed@v1.0.0")); d.Verdict != policy.Allowed || !d.Incomplete {
+			t.Errorf("%s: Decide after DecideStored = %v incomplete=%v: the UNKNOWN was cached", action, d.Verdict, d.Incomplete)
+		}
+	}
+	// Without the license check, nothing changes.
+	e := newEngine(t, policy.Config{}, policy.Sources{Licenses: ls.get})
+	if d := e.DecideStored(ctx, mv("a.com/failed@v1.0.0")); d.Verdict != policy.Allowed {
+		t.Errorf("no license check: DecideStored = %v %q", d.Verdict, d.Text())
+	}
+}

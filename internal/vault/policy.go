@@ -17,6 +17,9 @@ import (
 type Policy interface {
 	// Decide returns the decision for mv.
 	Decide(ctx context.Context, mv module.Version) policy.Decision
+	// DecideStored returns the decision for mv once its zip is stored:
+	// licenses still unknown then count as UNKNOWN.
+	DecideStored(ctx context.Context, mv module.Version) policy.Decision
 	// FilterList returns the versions of mod that may be listed.
 	FilterList(ctx context.Context, mod string, versions []string) []string
 	// Latest returns the newest of versions that may be served; ok is
@@ -38,7 +41,8 @@ type Policy interface {
 // stored yet) admits a .info or .mod by what is known. For a .zip Admit
 // then fills the zip first (validated and verified as always; the
 // Options.Stored hook records its licenses) and decides again; filled
-// reports that it did.
+// reports that it did. A stored zip is never served on an Incomplete
+// decision: licenses still unknown then count as UNKNOWN (DecideStored).
 func (v *Vault) Admit(ctx context.Context, f protocol.File) (d policy.Decision, filled bool, err error) {
 	p := v.opts.Policy
 	if p == nil {
@@ -65,7 +69,7 @@ func (v *Vault) Admit(ctx context.Context, f protocol.File) (d policy.Decision, 
 		}
 		filled = true
 	}
-	d = p.Decide(ctx, f.Version)
+	d = p.DecideStored(ctx, f.Version)
 	return d, filled, d.Err()
 }
 

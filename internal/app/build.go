@@ -269,11 +269,13 @@ func (a *App) newVault() error {
 	if a.recorder != nil {
 		opts.Stored = a.recorder.Stored
 	}
+	if a.index != nil {
+		// First sights are recorded with or without a minimum age, so
+		// that turning one on later dates the versions seen until then.
+		opts.Seen = a.seen
+	}
 	if a.policy != nil {
 		opts.Policy = a.policy
-		if a.index != nil {
-			opts.Seen = a.seen
-		}
 	}
 	switch len(a.verifiers) {
 	case 0:

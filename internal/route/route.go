@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/module"
@@ -38,6 +39,7 @@ const (
 	Metrics                 // /metrics
 	Catalog                 // /catalog and /index
 	API                     // /api/v1/...
+	UI                      // /ui/...
 	numEndpoints
 )
 
@@ -53,7 +55,7 @@ func Endpoints() []Endpoint {
 var endpointNames = [numEndpoints]string{
 	Other: "other", List: "list", Latest: "latest", Info: "info", Mod: "mod", Zip: "zip",
 	Query: "query", SumDB: "sumdb", Health: "health", Ready: "ready", Metrics: "metrics", Catalog: "catalog",
-	API: "api",
+	API: "api", UI: "ui",
 }
 
 // String returns the endpoint's name, as used in metrics and span names.
@@ -100,10 +102,21 @@ var access = [numEndpoints]Access{
 	Catalog: CatalogAccess,
 	// The API names every stored module, private ones too.
 	API: CatalogAccess,
+	// The web UI too; it shows each viewer only the modules they may
+	// read (access control tells it who the viewer is).
+	UI: CatalogAccess,
 }
 
 // APIPrefix starts the paths of the JSON API over the metadata index.
 const APIPrefix = "/api/v1/"
+
+// UIPrefix starts the paths of the web UI; "/ui" alone is one of them.
+const UIPrefix = "/ui/"
+
+// uiOpen start the paths of the web UI that hold no data and are
+// answered to anyone: its stylesheet and script, and the page that asks a
+// browser for credentials.
+var uiOpen = []string{UIPrefix + "assets/", UIPrefix + "login"}
 
 // CachedOnlyPrefix marks a request that must be answered from the store
 // alone, never causing an upstream fetch.
@@ -158,6 +171,10 @@ func Parse(path string) Route {
 		r.Endpoint = API
 		return r
 	}
+	if r.Path == "/ui" || strings.HasPrefix(r.Path, UIPrefix) {
+		r.Endpoint = UI
+		return r
+	}
 	if rest, ok := strings.CutPrefix(r.Path, "/sumdb/"); ok {
 		r.Endpoint = SumDB
 		r.DB, r.Err = parseDB(rest)
@@ -204,6 +221,9 @@ func (r Route) Module() string {
 func (r Route) Access() Access {
 	if r.Module() != "" {
 		return ModuleAccess
+	}
+	if r.Endpoint == UI && !r.CachedOnly && slices.ContainsFunc(uiOpen, func(p string) bool { return strings.HasPrefix(r.Path, p) }) {
+		return Open
 	}
 	return access[r.Endpoint]
 }

@@ -67,6 +67,8 @@ type Options struct {
 	Catalog http.Handler
 	// API, if not nil, serves the JSON API under /api/v1/.
 	API http.Handler
+	// UI, if not nil, serves the web UI under /ui/.
+	UI http.Handler
 	// User, if not nil, names the user a request was made by, for the
 	// request log ("" for none).
 	User func(ctx context.Context) string
@@ -175,6 +177,8 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		serveOptional(w, r, s.opts.Catalog)
 	case route.API:
 		serveOptional(w, r, s.opts.API)
+	case route.UI:
+		serveOptional(w, r, s.opts.UI)
 	case route.Metrics:
 		serveOptional(w, r, s.opts.Metrics)
 	case route.SumDB:

@@ -119,24 +119,45 @@ func (h *Handler) settings(base string) ([]setting, string) {
 	return s, host
 }
 
-// moduleTotals returns the index's per-module totals, read at most every
-// TotalsTTL. They are cached for every viewer alike: each request filters
-// them by what its viewer may read.
+// moduleTotals returns the index's per-module totals. They are read once
+// synchronously, then kept: a request that finds them older than
+// TotalsTTL is answered with them while a background read refreshes them,
+// so that no page waits for the scan of the index they cost. They are the
+// same for every viewer: each request filters them by what its viewer may
+// read, so old totals never show a viewer more than they may read.
 func (h *Handler) moduleTotals(ctx context.Context) ([]index.ModuleTotal, error) {
 	h.totalsMu.Lock()
-	defer h.totalsMu.Unlock()
-	now := h.opts.Now()
-	if h.totals != nil && now.Sub(h.totalsAt) < h.opts.TotalsTTL {
-		return h.totals, nil
+	t, stale := h.totals, h.opts.Now().Sub(h.totalsAt) >= h.opts.TotalsTTL
+	if t != nil && stale && !h.refreshing {
+		h.refreshing = true
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := h.readTotals(ctx); err != nil {
+				h.log.Warn("ui: refreshing the totals failed", "err", err)
+			}
+		}()
 	}
+	h.totalsMu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	return h.readTotals(ctx)
+}
+
+// readTotals reads the totals from the index and keeps them.
+func (h *Handler) readTotals(ctx context.Context) ([]index.ModuleTotal, error) {
 	t, err := h.opts.Index.ModuleTotals(ctx)
+	h.totalsMu.Lock()
+	defer h.totalsMu.Unlock()
+	h.refreshing = false
 	if err != nil {
 		return nil, err
 	}
 	if t == nil {
 		t = []index.ModuleTotal{}
 	}
-	h.totals, h.totalsAt = t, now
+	h.totals, h.totalsAt = t, h.opts.Now()
 	return t, nil
 }
 

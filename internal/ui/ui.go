@@ -59,8 +59,9 @@ const Prefix = "/ui/"
 const CSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// DefaultTotalsTTL is how long the per-module totals behind the counts of
-// /ui/ are kept: reading them costs a scan of the index.
+// DefaultTotalsTTL is how often, at most, the per-module totals behind
+// the counts of /ui/ are read again (in the background): reading them
+// costs a scan of the index.
 const DefaultTotalsTTL = 10 * time.Second
 
 // Options configures a [Handler]. Index is required; every other field is
@@ -91,8 +92,8 @@ type Options struct {
 	// Settings shown on /ui/ for the go command.
 	Setup Setup
 
-	// TotalsTTL is how long the totals behind the counts are kept; zero
-	// means DefaultTotalsTTL.
+	// TotalsTTL is how often, at most, the totals behind the counts are
+	// read again; zero means DefaultTotalsTTL.
 	TotalsTTL time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -122,9 +123,10 @@ type Handler struct {
 	pages  map[string]*template.Template
 	assets map[string]asset
 
-	totalsMu sync.Mutex
-	totals   []index.ModuleTotal
-	totalsAt time.Time
+	totalsMu   sync.Mutex
+	totals     []index.ModuleTotal // nil until read
+	totalsAt   time.Time
+	refreshing bool // a background read of the totals runs
 }
 
 // asset is an embedded static file.

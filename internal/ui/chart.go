@@ -55,7 +55,7 @@ func newChart(byDay []index.DayCount, since time.Time, days int) chart {
 			h = max(h, 2)
 		}
 		c.Bars = append(c.Bars, bar{X: i * (barWidth + barGap), Y: chartHeight - h, W: barWidth, H: h,
-			Day: day, Count: n, Label: day + ": " + strconv.FormatInt(n, 10) + " downloads"})
+			Day: day, Count: n, Label: day + ", downloads: " + strconv.FormatInt(n, 10)})
 	}
 	return c
 }

@@ -266,13 +266,14 @@ type layout struct {
 	Title string
 	Q     string // the search box's text
 	Auth  bool   // show the sign-in link
+	User  string // who is signed in
 	Page  any
 }
 
 // render answers status with the page name showing data.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
 	var buf bytes.Buffer
-	l := layout{Title: title, Auth: h.opts.Setup.Auth, Page: data}
+	l := layout{Title: title, Auth: h.opts.Setup.Auth, User: principal(r), Page: data}
 	if s, ok := data.(*searchPage); ok {
 		l.Q = s.Q
 	}

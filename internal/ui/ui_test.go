@@ -521,7 +521,7 @@ func TestVersionPage(t *testing.T) {
 		"Fetched from the upstream proxy", "http://127.0.0.1:9/upstream",
 		"Apache-2.0, MIT", `<a href="https://vuln.example/GO-2026-0002" rel="noreferrer">GO-2026-0002</a>`, "Crash in &lt;Parse&gt;", "Fixed in v1.2.1",
 		`<span class="verdict deny">would deny (report)</span>`,
-		"3 in all", `<svg class="chart"`, "<title>2026-06-14: 1 downloads</title>", "<title>2026-06-13: 1 downloads</title>",
+		"Zip downloads: 3 in all", `<svg class="chart"`, "<title>2026-06-14, downloads: 1</title>", "<title>2026-06-13, downloads: 1</title>",
 		"<td>alice</td>", "<td>bob</td>", `<span class="muted">anonymous</span>`,
 		`<a class="path" href="/ui/example.com/dep@v1.0.0">example.com/dep v1.0.0</a>`, "// indirect", "go 1.22")
 	mustNotContain(t, "the version page", body, "javascript:alert")

@@ -143,6 +143,7 @@ async function shot(page, name, fullPage = true) {
   await page.goto(base + "/ui/login");
   check(page.url() === base + "/ui/", "signing in leads to /ui/");
   check((await page.content()).includes("that alice may read"), "/ui/ counts what alice may read");
+  check((await page.locator("header .user").textContent()) === "Signed in as alice", "the header says alice is signed in");
   let resp = await page.goto(base + "/ui/" + secret);
   check(resp.status() === 200, "alice sees the private module's page");
   check(await page.locator(".tag.private").count() > 0, "the private module's version is marked private");

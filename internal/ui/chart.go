@@ -59,3 +59,9 @@ func newChart(byDay []index.DayCount, since time.Time, days int) chart {
 	}
 	return c
 }
+
+// since returns the time days ago, at midnight UTC.
+func since(now time.Time, days int) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d-days+1, 0, 0, 0, 0, time.UTC)
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/modvault/modvault/internal/index"
 )
 
-// Setting is one environment variable the go command reads.
+// setting is one environment variable the go command reads.
 type setting struct {
 	ID, Name, Value string
 	Note            string
@@ -75,12 +75,6 @@ func (h *Handler) serveHome(w http.ResponseWriter, r *http.Request, q url.Values
 	}
 	h.render(w, r, http.StatusOK, "home", "modvault", p)
 }
-
-var errNoParams = errorString("this page takes no parameters")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // baseURL returns this server's URL, ending in "/": Setup.URL, or the
 // request's scheme and Host.
@@ -177,10 +171,4 @@ func (h *Handler) readableEvents(ctx context.Context, f index.Filter, cursor str
 	}
 	page.Events = kept
 	return page, nil
-}
-
-// since returns the time days ago, at midnight UTC.
-func since(now time.Time, days int) time.Time {
-	y, m, d := now.UTC().Date()
-	return time.Date(y, m, d-days+1, 0, 0, 0, 0, time.UTC)
 }

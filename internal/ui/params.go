@@ -15,6 +15,15 @@ import (
 	"github.com/modvault/modvault/internal/fault"
 )
 
+// errNoParams is the error of a page that takes no parameters but got
+// some.
+var errNoParams = errorString("this page takes no parameters")
+
+// errorString is an error that is its text.
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
 // Page sizes of the listings.
 const (
 	DefaultLimit = 50

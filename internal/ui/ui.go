@@ -31,7 +31,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -323,7 +322,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if isInvalid(err) {
-		h.badRequest(w, r, fmt.Errorf("the cursor is not one of this listing"))
+		h.badRequest(w, r, errorString("the cursor is not one of this listing"))
 		return
 	}
 	h.log.Warn("ui: reading the index failed", "path", r.URL.Path, "query", r.URL.RawQuery, "err", err)

@@ -2,10 +2,10 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/modvault/modvault/internal/index"
 )
@@ -24,6 +24,7 @@ type homePage struct {
 	// Counts, of what the viewer may read.
 	Modules, Versions, Bytes int64
 	CountsOK                 bool
+	Counting                 bool // the totals are being read for the first time
 	DatabaseOK               bool
 	Ready                    string // Options.Ready's report
 	ReadyOK                  bool
@@ -49,7 +50,8 @@ func (h *Handler) serveHome(w http.ResponseWriter, r *http.Request, q url.Values
 	if h.opts.Setup.Auth {
 		p.Netrc = "machine " + p.Host + " login USER password PASSWORD"
 	}
-	if totals, err := h.moduleTotals(ctx); err == nil {
+	switch totals, err := h.totals.get(ctx); {
+	case err == nil:
 		for _, t := range totals {
 			if h.canRead(ctx, t.Path) {
 				p.Modules++
@@ -58,9 +60,10 @@ func (h *Handler) serveHome(w http.ResponseWriter, r *http.Request, q url.Values
 			}
 		}
 		p.CountsOK = true
-	} else {
+	case errors.Is(err, errCounting):
+		p.Counting = true
+	default:
 		p.DatabaseOK = false
-		h.log.Warn("ui: reading the totals failed", "err", err)
 	}
 	if evs, err := h.readableEvents(ctx, index.Filter{}, "", recentEvents); err == nil {
 		p.Events = evs.Events
@@ -111,48 +114,6 @@ func (h *Handler) settings(base string) ([]setting, string) {
 			Note: "Send your credentials from ~/.netrc (a token: login token, password the token)."})
 	}
 	return s, host
-}
-
-// moduleTotals returns the index's per-module totals. They are read once
-// synchronously, then kept: a request that finds them older than
-// TotalsTTL is answered with them while a background read refreshes them,
-// so that no page waits for the scan of the index they cost. They are the
-// same for every viewer: each request filters them by what its viewer may
-// read, so old totals never show a viewer more than they may read.
-func (h *Handler) moduleTotals(ctx context.Context) ([]index.ModuleTotal, error) {
-	h.totalsMu.Lock()
-	t, stale := h.totals, h.opts.Now().Sub(h.totalsAt) >= h.opts.TotalsTTL
-	if t != nil && stale && !h.refreshing {
-		h.refreshing = true
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if _, err := h.readTotals(ctx); err != nil {
-				h.log.Warn("ui: refreshing the totals failed", "err", err)
-			}
-		}()
-	}
-	h.totalsMu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	return h.readTotals(ctx)
-}
-
-// readTotals reads the totals from the index and keeps them.
-func (h *Handler) readTotals(ctx context.Context) ([]index.ModuleTotal, error) {
-	t, err := h.opts.Index.ModuleTotals(ctx)
-	h.totalsMu.Lock()
-	defer h.totalsMu.Unlock()
-	h.refreshing = false
-	if err != nil {
-		return nil, err
-	}
-	if t == nil {
-		t = []index.ModuleTotal{}
-	}
-	h.totals, h.totalsAt = t, h.opts.Now()
-	return t, nil
 }
 
 // readableEvents returns a page of events matching f that the viewer of

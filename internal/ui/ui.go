@@ -38,7 +38,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/mod/module"
@@ -122,10 +121,7 @@ type Handler struct {
 	pages  map[string]*template.Template
 	assets map[string]asset
 
-	totalsMu   sync.Mutex
-	totals     []index.ModuleTotal // nil until read
-	totalsAt   time.Time
-	refreshing bool // a background read of the totals runs
+	totals *totals
 }
 
 // asset is an embedded static file.
@@ -137,7 +133,8 @@ type asset struct {
 //go:embed templates assets
 var files embed.FS
 
-// New returns a Handler with opts. It panics if opts.Index is nil.
+// New returns a Handler with opts, and starts reading the totals behind
+// the counts of /ui/ in the background. It panics if opts.Index is nil.
 func New(opts Options) *Handler {
 	if opts.Index == nil {
 		panic("ui: no index")
@@ -151,7 +148,8 @@ func New(opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Handler{opts: opts, log: opts.Log, pages: map[string]*template.Template{}, assets: map[string]asset{}}
+	h := &Handler{opts: opts, log: opts.Log, pages: map[string]*template.Template{}, assets: map[string]asset{},
+		totals: newTotals(opts.Index, opts.TotalsTTL, opts.Now, opts.Log)}
 	for name, ctype := range map[string]string{"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"} {
 		b, err := fs.ReadFile(files, "assets/"+name)
 		if err != nil {
@@ -170,6 +168,7 @@ func New(opts Options) *Handler {
 	for _, p := range []string{"home", "search", "module", "version", "events", "error"} {
 		h.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/parts.html", "templates/"+p+".html"))
 	}
+	h.totals.refresh()
 	return h
 }
 

@@ -11,7 +11,9 @@
 // exist, whatever its credentials. A request let through reaches the next
 // handler without its Authorization header and with its [Principal] in its
 // context, and its answer is marked Cache-Control: private if it needed
-// credentials. Secrets are never logged. The README's "Access control and
+// credentials. Requests of the web UI (route.UI) are always
+// authenticated, even where anyone may read, so that [Auth.CanRead] can
+// tell the UI which modules its viewer may see. Secrets are never logged. The README's "Access control and
 // TLS" is the operator's guide.
 package auth
 

@@ -311,6 +311,7 @@ func (a *App) newHandler() error {
 		// page costs the same whatever the store's size.
 		h := api.New(a.index, a.log)
 		opts.Catalog, opts.API = h, h
+		opts.UI = a.newUI()
 	} else {
 		opts.Catalog = catalog.New(a.store, a.log)
 	}

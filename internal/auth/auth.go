@@ -11,7 +11,9 @@
 // exist, whatever its credentials. A request let through reaches the next
 // handler without its Authorization header and with its [Principal] in its
 // context, and its answer is marked Cache-Control: private if it needed
-// credentials. Secrets are never logged. The README's "Access control and
+// credentials. Requests of the web UI (route.UI) are always
+// authenticated, even where anyone may read, so that [Auth.CanRead] can
+// tell the UI which modules its viewer may see. Secrets are never logged. The README's "Access control and
 // TLS" is the operator's guide.
 package auth
 
@@ -215,16 +217,29 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := route.Of(r)
 		kind, mod := rt.Access(), rt.Module()
-		if kind == route.Open {
+		// The web UI shows each viewer what they may read: it needs to
+		// know who they are even where anyone is let in.
+		viewer := rt.Endpoint == route.UI
+		if kind == route.Open && !viewer {
 			next.ServeHTTP(w, withoutAuthorization(r, ""))
 			return
 		}
-		ru := a.match(kind, mod)
-		if ru != nil && ru.anyone {
+		var ru *rule
+		if kind != route.Open {
+			ru = a.match(kind, mod)
+		}
+		if ru != nil && ru.anyone && !viewer {
 			next.ServeHTTP(w, withoutAuthorization(r, ""))
 			return
 		}
 		who := a.authenticate(r)
+		if viewer {
+			r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, who))
+			if kind == route.Open || ru.allowsAnyone() {
+				next.ServeHTTP(&privateWriter{ResponseWriter: w}, withoutAuthorization(r, who.String()))
+				return
+			}
+		}
 		if ru == nil || !ru.allows(who) {
 			pattern := ""
 			if ru != nil {
@@ -260,6 +275,18 @@ func deny(w http.ResponseWriter) {
 }
 
 type principalKey struct{}
+
+type viewerKey struct{}
+
+// CanRead reports whether the rules let whoever made the request of ctx
+// read module path mod (download it). Only requests of the web UI
+// (route.UI) carry who made them for this: for any other ctx, CanRead
+// answers as for an anonymous request.
+func (a *Auth) CanRead(ctx context.Context, mod string) bool {
+	who, _ := ctx.Value(viewerKey{}).(principal)
+	ru := a.match(route.ModuleAccess, mod)
+	return ru != nil && ru.allows(who)
+}
 
 // Principal returns who made the request whose context is ctx, as a rule
 // names them ("alice", "token:ci"), or "" if the request needed no

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -734,5 +735,71 @@ func TestNew(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "user=carol") {
 		t.Errorf("a rule naming an unknown user is not warned about:\n%s", logs.String())
+	}
+}
+
+// TestWebUIViewer checks what the web UI learns of its viewer: /ui/ pages
+// are decided by the @catalog rule, /ui/login and the UI's assets are open
+// to anyone, and in every request let through CanRead answers for who
+// made it, even where no credentials were needed.
+func TestWebUIViewer(t *testing.T) {
+	rules := append([]Rule{}, testRules...)
+	rules[len(rules)-1] = Rule{Pattern: CatalogPattern, Allow: []string{Anyone}}
+	for _, tt := range []struct {
+		name   string
+		rules  []Rule
+		path   string
+		creds  creds
+		status int
+		who    string
+		reads  map[string]bool // module → CanRead
+	}{
+		{"anonymous", rules, "/ui/", nil, http.StatusOK, "",
+			map[string]bool{"example.com/pub": true, "git.corp.example/tools": false, "git.corp.example/team/app": false}},
+		{"alice", rules, "/ui/search?q=x", basic("alice", "alice-s3cret-pw"), http.StatusOK, "alice",
+			map[string]bool{"example.com/pub": true, "git.corp.example/tools": true, "git.corp.example/team/app": true}},
+		{"bob", rules, "/ui/events", basic("bob", "bob-s3cret-pw"), http.StatusOK, "bob",
+			map[string]bool{"git.corp.example/tools": true, "git.corp.example/team/app": false}},
+		{"ci token", rules, "/ui/git.corp.example/team/app", bearer("ci-0123456789abcdef"), http.StatusOK, "token:ci",
+			map[string]bool{"git.corp.example/team/app": true}},
+		{"wrong password is anonymous", rules, "/ui/", basic("alice", "wrong"), http.StatusOK, "",
+			map[string]bool{"git.corp.example/tools": false}},
+		{"@catalog for alice only: anonymous denied", testRules, "/ui/", nil, http.StatusNotFound, "", nil},
+		{"@catalog for alice only: alice let in", testRules, "/ui/", basic("alice", "alice-s3cret-pw"), http.StatusOK, "alice",
+			map[string]bool{"git.corp.example/team/app": true}},
+		{"login is open", testRules, "/ui/login", nil, http.StatusOK, "", map[string]bool{"example.com/pub": true}},
+		{"login tells who", testRules, "/ui/login", basic("bob", "bob-s3cret-pw"), http.StatusOK, "bob",
+			map[string]bool{"git.corp.example/tools": true}},
+		{"assets are open", testRules, "/ui/assets/ui.css", nil, http.StatusOK, "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.rules, nil)
+			var who string
+			var reads map[string]bool
+			h := f.a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				who = Principal(r.Context())
+				if r.Header.Get("Authorization") != "" {
+					t.Error("the UI got the Authorization header")
+				}
+				reads = map[string]bool{}
+				for m := range tt.reads {
+					reads[m] = f.a.CanRead(r.Context(), m)
+				}
+			}))
+			w := do(h, http.MethodGet, tt.path, tt.creds)
+			if w.Code != tt.status || who != tt.who {
+				t.Fatalf("GET %s: %d, principal %q; want %d, %q", tt.path, w.Code, who, tt.status, tt.who)
+			}
+			for m, want := range tt.reads {
+				if reads[m] != want {
+					t.Errorf("CanRead(%s) = %v, want %v", m, reads[m], want)
+				}
+			}
+		})
+	}
+	// Outside the UI, CanRead answers as for an anonymous request.
+	f := newFixture(t, testRules, nil)
+	if f.a.CanRead(context.Background(), "git.corp.example/team/app") || !f.a.CanRead(context.Background(), "example.com/pub") {
+		t.Error("CanRead without a viewer is not anonymous")
 	}
 }

@@ -80,6 +80,9 @@ func checkName(name string) error {
 	return nil
 }
 
+// allowsAnyone reports whether r is not nil and lets anyone in.
+func (r *rule) allowsAnyone() bool { return r != nil && r.anyone }
+
 // allows reports whether who may read what the rule covers.
 func (r *rule) allows(who principal) bool {
 	switch {

@@ -40,6 +40,8 @@ func TestConformance(t *testing.T) {
 		{"BufferOverflowCounted", testBufferOverflowCounted},
 		{"DownloadsAndHits", testDownloadsAndHits},
 		{"Prune", testPrune},
+		{"ModuleTotals", testModuleTotals},
+		{"VersionDownloads", testVersionDownloads},
 	}
 	runBackends(t, func(t *testing.T, b *backend) {
 		for _, c := range cases {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/module"
@@ -39,6 +40,7 @@ const (
 	Catalog                 // /catalog and /index
 	API                     // /api/v1/...
 	VulnDB                  // /vulndb/...: the mirrored vulnerability database
+	UI                      // /ui/...
 	numEndpoints
 )
 
@@ -54,7 +56,7 @@ func Endpoints() []Endpoint {
 var endpointNames = [numEndpoints]string{
 	Other: "other", List: "list", Latest: "latest", Info: "info", Mod: "mod", Zip: "zip",
 	Query: "query", SumDB: "sumdb", Health: "health", Ready: "ready", Metrics: "metrics", Catalog: "catalog",
-	API: "api", VulnDB: "vulndb",
+	API: "api", VulnDB: "vulndb", UI: "ui",
 }
 
 // String returns the endpoint's name, as used in metrics and span names.
@@ -104,6 +106,9 @@ var access = [numEndpoints]Access{
 	// The vulnerability database is public data, copied from outside:
 	// whoever may fetch any module (the "*" rule) may read it.
 	VulnDB: Restricted,
+	// The web UI too; it shows each viewer only the modules they may
+	// read (access control tells it who the viewer is).
+	UI: CatalogAccess,
 }
 
 // APIPrefix starts the paths of the JSON API over the metadata index.
@@ -112,6 +117,14 @@ const APIPrefix = "/api/v1/"
 // VulnDBPrefix starts the paths of the mirrored vulnerability database
 // (internal/vulndb's Handler), in the layout govulncheck reads.
 const VulnDBPrefix = "/vulndb/"
+
+// UIPrefix starts the paths of the web UI; "/ui" alone is one of them.
+const UIPrefix = "/ui/"
+
+// uiOpen start the paths of the web UI that hold no data and are
+// answered to anyone: its stylesheet and script, and the page that asks a
+// browser for credentials.
+var uiOpen = []string{UIPrefix + "assets/", UIPrefix + "login"}
 
 // CachedOnlyPrefix marks a request that must be answered from the store
 // alone, never causing an upstream fetch.
@@ -170,6 +183,10 @@ func Parse(path string) Route {
 		r.Endpoint = VulnDB
 		return r
 	}
+	if r.Path == "/ui" || strings.HasPrefix(r.Path, UIPrefix) {
+		r.Endpoint = UI
+		return r
+	}
 	if rest, ok := strings.CutPrefix(r.Path, "/sumdb/"); ok {
 		r.Endpoint = SumDB
 		r.DB, r.Err = parseDB(rest)
@@ -216,6 +233,9 @@ func (r Route) Module() string {
 func (r Route) Access() Access {
 	if r.Module() != "" {
 		return ModuleAccess
+	}
+	if r.Endpoint == UI && !r.CachedOnly && slices.ContainsFunc(uiOpen, func(p string) bool { return strings.HasPrefix(r.Path, p) }) {
+		return Open
 	}
 	return access[r.Endpoint]
 }

@@ -71,6 +71,8 @@ type Options struct {
 	// VulnDB, if not nil, serves the mirrored vulnerability database
 	// under /vulndb/ (internal/vulndb's Handler).
 	VulnDB http.Handler
+	// UI, if not nil, serves the web UI under /ui/.
+	UI http.Handler
 	// User, if not nil, names the user a request was made by, for the
 	// request log ("" for none).
 	User func(ctx context.Context) string
@@ -189,6 +191,8 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		serveOptional(w, r, s.opts.API)
 	case route.VulnDB:
 		serveOptional(w, r, s.opts.VulnDB)
+	case route.UI:
+		serveOptional(w, r, s.opts.UI)
 	case route.Metrics:
 		serveOptional(w, r, s.opts.Metrics)
 	case route.SumDB:

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/mod/module"
+
+	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/indexer"
+	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/ui"
+	"github.com/modvault/modvault/internal/vulndb"
+)
+
+// newUI makes the web UI over the metadata index (nil without one), with
+// the policy's decisions when a policy is on, the mirrored vulnerability
+// database's findings and the licenses the index records.
+func (a *App) newUI() *ui.Handler {
+	if a.index == nil {
+		return nil
+	}
+	opts := ui.Options{
+		Index:   a.index,
+		Log:     a.log,
+		ReadMod: a.readMod,
+		Ready:   a.ready,
+		Setup:   ui.Setup{NoSumDB: a.cfg.GONOSUMDB, Auth: a.guard != nil},
+	}
+	if len(a.cfg.GOSUMDB) > 0 && len(a.cfg.SumDB) > 0 {
+		db := a.cfg.GOSUMDB[0]
+		// Without its URL: the go command reaches it through this server.
+		opts.Setup.GOSUMDB = config.SumDB{Name: db.Name, Key: db.Key}.String()
+	}
+	if a.guard != nil {
+		opts.CanRead = a.guard.CanRead
+	}
+	if a.policy != nil {
+		opts.Decide = a.policy.Decide
+	}
+	if a.vulndb != nil {
+		opts.Vulns = a.vulns
+	}
+	opts.Licenses = indexer.PolicyInputs{Index: a.index, Log: a.log}.Licenses
+	return ui.New(opts)
+}
+
+// vulns returns the known vulnerabilities of mv in the mirrored database
+// (none before a mirror is loaded).
+func (a *App) vulns(_ context.Context, mv module.Version) []vulndb.Finding {
+	db := a.vulndb.DB()
+	if db == nil {
+		return nil
+	}
+	return db.Vulns(mv.Path, mv.Version)
+}
+
+// readMod returns the stored go.mod of mv.
+func (a *App) readMod(ctx context.Context, mv module.Version) ([]byte, error) {
+	f, err := protocol.NewFile(mv, protocol.Mod)
+	if err != nil {
+		return nil, fmt.Errorf("go.mod of %s: %w", mv, err)
+	}
+	return a.store.ReadAll(ctx, f.Key)
+}

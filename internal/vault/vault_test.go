@@ -512,8 +512,24 @@ func TestLockerMakesReplicasFetchOnce(t *testing.T) {
 			up := newFakeProxy(t)
 			zip := moduleZip(t, modM, ver, goodFiles)
 			up.version(modM, ver, goodMod, nil)
+			// Without a Locker, each replica's request waits for the other's
+			// (so that a loaded machine cannot make them take turns); with
+			// one, the single request waits long enough for both replicas
+			// to be waiting on the lease.
+			var arrived sync.WaitGroup
+			arrived.Add(2)
+			both := make(chan struct{})
+			go func() { arrived.Wait(); close(both) }()
 			up.handle(reqPath(modM, ver, protocol.Zip), func(w http.ResponseWriter, r *http.Request) {
-				time.Sleep(200 * time.Millisecond) // both replicas are waiting by now
+				if withLock {
+					time.Sleep(200 * time.Millisecond)
+				} else {
+					arrived.Done()
+					select {
+					case <-both:
+					case <-time.After(10 * time.Second):
+					}
+				}
 				w.Write(zip)
 			})
 			_, dir := fileStore(t)

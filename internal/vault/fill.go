@@ -95,10 +95,13 @@ func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) e
 }
 
 // fillInfo stores the .info and .mod of info's version from the upstream,
-// unless the .info is stored already. Both pass modcheck and the Checker
-// before anything is written; then the .mod is written ([Vault.createOnce])
-// and the .info last, committing the version. A failure leaves at most an
-// uncommitted .mod, which the next fill replaces.
+// unless the .info is stored already. The .mod is fetched while the .info
+// is, and the version's hashes are looked up in the checksum database
+// (Prefetcher) as soon as the .info proved the version exists. Both pass
+// modcheck and the Checker before anything is written; then the .mod is
+// written ([Vault.createOnce]) and the .info last, committing the version.
+// A failure leaves at most an uncommitted .mod, which the next fill
+// replaces.
 func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 	mod := info.As(protocol.Mod)
 	// A caller that found nothing stored may join the singleflight group
@@ -106,6 +109,8 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 	if ok, err := v.store.Exists(ctx, info.Key); err != nil || ok {
 		return err
 	}
+	modBody, waitMod := v.fetchEarly(ctx, mod.Key, maxModSize)
+	defer waitMod(false)
 	infoBody, from, err := v.up.GetBytesFrom(ctx, info.Key, maxInfoSize)
 	if err != nil {
 		return err
@@ -115,20 +120,21 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 	}
 	if p, ok := v.opts.Checker.(Prefetcher); ok && v.verifies(info.Path) {
 		// The version exists: look its hashes up while the .mod downloads.
+		// (Not before: the database's "not found" for a version that does
+		// not exist yet would be remembered.)
 		p.Prefetch(info.Path, info.Version.Version)
 	}
-	modBody, err := v.up.GetBytes(ctx, mod.Key, maxModSize)
-	if err != nil {
+	if err := waitMod(true); err != nil {
 		return err
 	}
-	if err := modcheck.CheckMod(mod.Version, modBody); err != nil {
+	if err := modcheck.CheckMod(mod.Version, *modBody); err != nil {
 		return invalidUpstream(err)
 	}
-	modH1, err := v.verify(ctx, mod.Version, "/go.mod", func() (string, error) { return modcheck.ModHash(modBody) })
+	modH1, err := v.verify(ctx, mod.Version, "/go.mod", func() (string, error) { return modcheck.ModHash(*modBody) })
 	if err != nil {
 		return err
 	}
-	if err := v.createOnce(ctx, mod.Key, modBody, info.Key); err != nil {
+	if err := v.createOnce(ctx, mod.Key, *modBody, info.Key); err != nil {
 		return err
 	}
 	if err := v.store.Create(ctx, info.Key, bytes.NewReader(infoBody)); err != nil {
@@ -137,8 +143,33 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 		}
 		return err
 	}
-	v.stored(StoredVersion{Version: info.Version, From: from, Info: infoBody, Mod: modBody, ModH1: modH1})
+	v.stored(StoredVersion{Version: info.Version, From: from, Info: infoBody, Mod: *modBody, ModH1: modH1})
 	return nil
+}
+
+// fetchEarly starts fetching key (at most limit bytes) from the upstream
+// in the background. wait(true) waits for the fetch and returns its error,
+// after which *body holds what it got. wait(false) cancels the fetch if it
+// is still running and waits for it to end; the caller must call it (for
+// example deferred) so that no fetch outlives it. wait may be called more
+// than once.
+func (v *Vault) fetchEarly(ctx context.Context, key string, limit int64) (body *[]byte, wait func(use bool) error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var b []byte
+	var err error
+	go func() {
+		defer close(done)
+		b, err = v.up.GetBytes(ctx, key, limit)
+	}()
+	return &b, func(use bool) error {
+		if !use {
+			cancel()
+		}
+		<-done
+		cancel()
+		return err
+	}
 }
 
 // createOnce stores body at key unless key already holds it. An object
@@ -163,9 +194,10 @@ func (v *Vault) createOnce(ctx context.Context, key string, body []byte, commitK
 
 // fillZip stores the zip from the upstream unless it is stored already,
 // after [Vault.ensureInfo]. The zip is downloaded to a temporary file in
-// TempDir, checked there (MaxZipSize, modcheck.CheckZip against the stored
-// .mod, the Checker) and written in one create-once step. A failure stores
-// nothing; the temporary file is always removed.
+// TempDir, checked there (MaxZipSize, then modcheck.CheckZipHash against the
+// stored .mod, which reads every file of the zip once and computes its
+// hash for the Checker) and written in one create-once step. A failure
+// stores nothing; the temporary file is always removed.
 func (v *Vault) fillZip(ctx context.Context, zip protocol.File) error {
 	if _, err := v.ensureInfo(ctx, zip); err != nil {
 		return err
@@ -196,10 +228,11 @@ func (v *Vault) fillZip(ctx context.Context, zip protocol.File) error {
 	if err != nil {
 		return err
 	}
-	if err := modcheck.CheckZip(mv, f.Name(), storedMod); err != nil {
+	h1, err := modcheck.CheckZipHash(mv, f.Name(), storedMod)
+	if err != nil {
 		return invalidUpstream(err)
 	}
-	zipH1, err := v.verify(ctx, mv, "", func() (string, error) { return modcheck.ZipHash(mv, f.Name()) })
+	zipH1, err := v.verify(ctx, mv, "", func() (string, error) { return h1, nil })
 	if err != nil {
 		return err
 	}

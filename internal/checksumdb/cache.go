@@ -10,9 +10,9 @@ import (
 // maxCacheWriters bounds the cache writes of one database running at once.
 const maxCacheWriters = 4
 
-// cacheWrites writes the files of the sumdb client's cache (authenticated
-// lookups and tiles) to the store in the background, so that a lookup, on
-// which a fill waits, does not wait for a durable write of each tile.
+// cacheWrites writes the tiles of the sumdb client's cache (authenticated
+// tiles) to the store in the background, so that a lookup, on which a fill
+// waits, does not wait for a durable write of each tile.
 // Until its write has ended, a file is read from memory.
 //
 // Nothing depends on a cache write being durable: a file lost in a crash
@@ -90,14 +90,21 @@ func (o *clientOps) ReadCache(file string) ([]byte, error) {
 	return o.store.ReadAll(context.Background(), "sumdb/"+file)
 }
 
-// WriteCache writes a cache file to the store in the background (see
-// [cacheWrites]).
+// WriteCache writes a cache file to the store: a tile in the background
+// (see [cacheWrites]), a lookup before it returns, so that the lookup of a
+// version is stored once its Check returned (the metadata index reads it
+// then, for the version's proof).
 func (o *clientOps) WriteCache(file string, data []byte) {
-	o.writes.start(file, bytes.Clone(data), func(data []byte) {
+	put := func(data []byte) {
 		if err := o.store.Put(context.Background(), "sumdb/"+file, bytes.NewReader(data)); err != nil {
 			o.log.Warn("checksum database cache write failed", "file", file, "err", err)
 		}
-	})
+	}
+	if strings.HasPrefix(file, o.name+"/lookup/") {
+		put(data)
+		return
+	}
+	o.writes.start(file, bytes.Clone(data), put)
 }
 
 // WaitWrites waits until the checksum database answers that the verifier

@@ -41,7 +41,12 @@ func (v *Vault) ensureInfo(ctx context.Context, f protocol.File) (filled bool, e
 		if c, ok := v.cachedAnswer(missing); ok {
 			return false, c.err
 		}
-		err = v.fill(ctx, "info "+info.Key, func(ctx context.Context) error { return v.fillInfo(ctx, info) })
+		// The go command asks for the .info of versions that may not
+		// exist (the path prefixes of a query), and for the .mod (or zip)
+		// of versions a go.mod requires: only then is the .mod fetched
+		// while the .info is, not to ask the upstream twice for nothing.
+		early := f.Kind != protocol.Info
+		err = v.fill(ctx, "info "+info.Key, func(ctx context.Context) error { return v.fillInfo(ctx, info, early) })
 		if err != nil {
 			if v.asksUpstream && fault.Of(err).Missing() {
 				v.remember(missing, nil, err)
@@ -96,21 +101,26 @@ func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) e
 
 // fillInfo stores the .info and .mod of info's version from the upstream,
 // unless the .info is stored already. The .mod is fetched while the .info
-// is, and the version's hashes are looked up in the checksum database
-// (Prefetcher) as soon as the .info proved the version exists. Both pass
+// is if early is set, else after it; the version's hashes are looked up in
+// the checksum database (Prefetcher) as soon as the .info proved the
+// version exists. Both pass
 // modcheck and the Checker before anything is written; then the .mod is
 // written ([Vault.createOnce]) and the .info last, committing the version.
 // A failure leaves at most an uncommitted .mod, which the next fill
 // replaces.
-func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
+func (v *Vault) fillInfo(ctx context.Context, info protocol.File, early bool) error {
 	mod := info.As(protocol.Mod)
 	// A caller that found nothing stored may join the singleflight group
 	// just after an earlier fill finished; then that fill stored it.
 	if ok, err := v.store.Exists(ctx, info.Key); err != nil || ok {
 		return err
 	}
-	modBody, waitMod := v.fetchEarly(ctx, mod.Key, maxModSize)
-	defer waitMod(false)
+	var modBody *[]byte
+	var waitMod func(bool) error
+	if early {
+		modBody, waitMod = v.fetchEarly(ctx, mod.Key, maxModSize)
+		defer waitMod(false)
+	}
 	infoBody, from, err := v.up.GetBytesFrom(ctx, info.Key, maxInfoSize)
 	if err != nil {
 		return err
@@ -123,6 +133,10 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 		// (Not before: the database's "not found" for a version that does
 		// not exist yet would be remembered.)
 		p.Prefetch(info.Path, info.Version.Version)
+	}
+	if !early {
+		modBody, waitMod = v.fetchEarly(ctx, mod.Key, maxModSize)
+		defer waitMod(false)
 	}
 	if err := waitMod(true); err != nil {
 		return err

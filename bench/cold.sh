@@ -103,6 +103,8 @@ median() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.2f", a / b }'; }
 now() { printf '%s' "$EPOCHREALTIME"; }
 elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
+# cpu_seconds PID: user + system CPU time PID used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_anon_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 free_port() {
 	local p
@@ -209,7 +211,7 @@ tags=()
 
 log "warm-up download from the upstream (not counted; $NZIPS modules)"
 download "$UPSTREAM" "$WORK/dl" >/dev/null
-cold_a=() cold_b=() rss_peak=() rss_idle=()
+cold_a=() cold_b=() rss_peak=() rss_idle=() cpu_a=()
 for ((i = 1; i <= RUNS; i++)); do
 	for side in $( ((i % 2)) && echo A B || echo B A); do
 		if [[ $side == B ]]; then
@@ -235,12 +237,13 @@ for ((i = 1; i <= RUNS; i++)); do
 		t=$(download "$MV_URL" "$WORK/dl")
 		for p in "${prof[@]}"; do wait "$p" || log "warning: profile download failed"; done
 		peak=$(sort -n "$WORK/rss-$i" | tail -1)
+		cpu=$(cpu_seconds "$MV_PID")
 		stop "$MV_PID"
 		wait "$sampler" 2>/dev/null || true
 		[[ -z $(find "$WORK/store.tmp" -type f) ]] || log "warning: leftover files in modvault's temp dir"
 		grep -q 'verification failed' "$WORK/modvault-$i.log" && die "modvault logged a verification failure"
-		cold_a+=("$t") rss_peak+=("$peak") rss_idle+=("$idle")
-		log "run $i: modvault ${t}s, RssAnon idle $((idle / 1024)) MiB, peak $((peak / 1024)) MiB ($(wc -l <"$WORK/rss-$i") samples)"
+		cold_a+=("$t") rss_peak+=("$peak") rss_idle+=("$idle") cpu_a+=("$cpu")
+		log "run $i: modvault ${t}s, CPU ${cpu}s, RssAnon idle $((idle / 1024)) MiB, peak $((peak / 1024)) MiB ($(wc -l <"$WORK/rss-$i") samples)"
 	done
 done
 
@@ -259,5 +262,6 @@ pmax=$(printf '%s\n' "${rss_peak[@]}" | sort -n | tail -1)
 	echo "|---:|---:|---:|---|---|"
 	echo "| $ca | $cb | **$(ratio "$ca" "$cb")** | ${cold_a[*]} | ${cold_b[*]} |"
 	echo
+	echo "- modvault CPU time (user + system) for the whole fill: median $(printf '%s\n' "${cpu_a[@]}" | median) s (runs: ${cpu_a[*]})"
 	echo "- modvault RssAnon (sampled every 100 ms): idle $(printf '%s\n' "${rss_idle[@]}" | median) KiB; peak during the fill max $((pmax / 1024)) MiB (runs, KiB: ${rss_peak[*]})"
 } | tee "${RESULTS:-/dev/null}"

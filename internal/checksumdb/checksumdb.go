@@ -116,6 +116,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rt route.Route) er
 	}
 	ctx := r.Context()
 	key := "sumdb/" + db.Name + "/" + rest
+	if v := p.verifiers[db.Name]; v != nil && rest != "latest" {
+		// Authenticated, and still being written to the store.
+		if body, ok := v.pending(key); ok {
+			p.write(w, r, rest, body)
+			return nil
+		}
+	}
 	if rest != "latest" {
 		body, err := p.store.ReadAll(ctx, key)
 		if err == nil {

@@ -1,7 +1,6 @@
 package checksumdb
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -138,7 +137,10 @@ func (v *Verifier) lookup(ctx context.Context, escaped, key string) (body []byte
 	if _, err := v.client.Lookup(mod, ver); err != nil {
 		return nil, false
 	}
-	body, err := v.ops.store.ReadAll(ctx, key)
+	// A client asking for the lookup may ask for its tiles next, and
+	// gets them from the store even once the upstream is gone.
+	v.ops.writes.wait(ctx)
+	body, err := v.ops.ReadCache(strings.TrimPrefix(key, "sumdb/"))
 	return body, err == nil
 }
 
@@ -154,6 +156,7 @@ type clientOps struct {
 	// headMoved gets a value (if it has none) when a lookup moved the
 	// head forward, for Follow.
 	headMoved chan struct{}
+	writes    cacheWrites // ReadCache and WriteCache
 }
 
 // remoteTimeout bounds one request to the database (sumdb.ClientOps has no
@@ -193,16 +196,6 @@ func (o *clientOps) WriteConfig(file string, old, new []byte) error {
 	default:
 	}
 	return nil
-}
-
-func (o *clientOps) ReadCache(file string) ([]byte, error) {
-	return o.store.ReadAll(context.Background(), "sumdb/"+file)
-}
-
-func (o *clientOps) WriteCache(file string, data []byte) {
-	if err := o.store.Put(context.Background(), "sumdb/"+file, bytes.NewReader(data)); err != nil {
-		o.log.Warn("checksum database cache write failed", "file", file, "err", err)
-	}
 }
 
 func (o *clientOps) Log(msg string) { o.log.Info("checksum database", "db", o.name, "msg", msg) }

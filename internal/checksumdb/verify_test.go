@@ -265,3 +265,42 @@ func TestOnlyVerifiedAnswersAreStored(t *testing.T) {
 		t.Error("an upstream tile the verifier did not check was stored")
 	}
 }
+
+// TestCheckedAnswersReachTheStore: the lookups and tiles a Check
+// authenticated are written in the background; once WaitWrites returns
+// they are in the store, so a later start (or a go command once the
+// upstream is gone) has them without asking the upstream, and a new
+// verifier over the same store checks without reading any of them again.
+func TestCheckedAnswersReachTheStore(t *testing.T) {
+	d := newTestDatabase(t)
+	st, err := store.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newTestVerifier(t, d, st)
+	ctx := context.Background()
+	good := "h1:0" + strings.Repeat("A", 42)
+	for _, m := range []string{"example.com/a", "example.com/b", "example.com/c"} {
+		if err := v.Check(ctx, m, "v1.0.0", good); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.WaitWrites(ctx)
+	for _, k := range []string{"sumdb/" + testDB + "/lookup/example.com/a@v1.0.0", "sumdb/" + testDB + "/lookup/example.com/c@v1.0.0"} {
+		if ok, err := st.Exists(ctx, k); !ok || err != nil {
+			t.Errorf("%s not stored after WaitWrites (%v)", k, err)
+		}
+	}
+	var tiles []string
+	if err := st.Walk(ctx, "sumdb/"+testDB+"/tile/", func(e store.Entry) bool { tiles = append(tiles, e.Key); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(tiles) == 0 {
+		t.Error("no tile stored after WaitWrites")
+	}
+	d.srv.Close()
+	v2 := newTestVerifier(t, d, st)
+	if err := v2.Check(ctx, "example.com/b", "v1.0.0", good); err != nil {
+		t.Errorf("a new verifier over the same store, upstream gone: %v", err)
+	}
+}

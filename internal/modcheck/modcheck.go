@@ -23,13 +23,19 @@ package modcheck
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/modfile"
@@ -117,19 +123,33 @@ func CheckMod(mv module.Version, mod []byte) error {
 // CheckZip (names, sizes, and what the go command refuses to extract), then
 // its contents with [CheckZipContents].
 func CheckZip(mv module.Version, zipFile string, mod []byte) error {
+	_, err := checkZipFile(mv, zipFile, mod, false)
+	return err
+}
+
+// CheckZipHash is [CheckZip] and [ZipHash] in one pass over the zip's
+// contents: it checks the zip as CheckZip does and returns its "h1:" hash,
+// reading and decompressing every file once (a large zip's files on
+// several cores).
+func CheckZipHash(mv module.Version, zipFile string, mod []byte) (string, error) {
+	return checkZipFile(mv, zipFile, mod, true)
+}
+
+// checkZipFile is CheckZip, and also returns the zip's hash if hash is set.
+func checkZipFile(mv module.Version, zipFile string, mod []byte, hash bool) (string, error) {
 	f, err := os.Open(zipFile)
 	if err != nil {
-		return fmt.Errorf("checking the zip of %s: %w", mv, err)
+		return "", fmt.Errorf("checking the zip of %s: %w", mv, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("checking the zip of %s: %w", mv, err)
+		return "", fmt.Errorf("checking the zip of %s: %w", mv, err)
 	}
 	if _, err := modzip.CheckZip(mv, zipFile); err != nil {
-		return zipError(mv, "checking", err)
+		return "", zipError(mv, "checking", err)
 	}
-	return CheckZipContents(mv, f, fi.Size(), mod)
+	return checkContents(mv, f, fi.Size(), mod, hash)
 }
 
 // zipError returns err about the zip of mv: the caller's own failure if it
@@ -151,45 +171,127 @@ func zipError(mv module.Version, doing string, err error) error {
 // commit. The .mod of an +incompatible version is not compared: it is
 // synthesized whatever the zip holds.
 func CheckZipContents(mv module.Version, r io.ReaderAt, size int64, mod []byte) error {
+	_, err := checkContents(mv, r, size, mod, false)
+	return err
+}
+
+// parallelUnzip is the total uncompressed size from which a zip's files
+// are read by several goroutines.
+const parallelUnzip = 4 << 20
+
+// checkContents is CheckZipContents, and also returns the zip's "h1:" hash
+// (dirhash.Hash1 over its files, as dirhash.HashZip computes it) if hash is
+// set. Large zips are read by up to four goroutines (no more than
+// GOMAXPROCS), each reading whole files.
+func checkContents(mv module.Version, r io.ReaderAt, size int64, mod []byte, hash bool) (string, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return invalid(mv, ".zip: %v", err)
+		return "", invalid(mv, ".zip: %v", err)
 	}
 	goModName := mv.Path + "@" + mv.Version + "/go.mod"
-	var zipMod []byte
-	hasGoMod := false
-	for _, zf := range zr.File {
-		rc, err := zf.Open()
-		if err != nil {
-			return invalid(mv, ".zip: %s: %v", zf.Name, err)
-		}
+	var total uint64
+	goMod := -1 // the index of go.mod (the last one, should there be more)
+	for i, zf := range zr.File {
+		total += zf.UncompressedSize64
 		if zf.Name == goModName {
-			// modzip.CheckZip has bounded go.mod's size, and archive/zip
-			// fails on more data than the directory declares.
-			hasGoMod = true
-			zipMod, err = io.ReadAll(rc)
-		} else {
-			_, err = io.Copy(io.Discard, rc)
+			goMod = i
 		}
-		rc.Close()
+	}
+	workers := 1
+	if total >= parallelUnzip {
+		workers = min(runtime.GOMAXPROCS(0), 4, len(zr.File))
+	}
+	sums := make([][sha256.Size]byte, len(zr.File))
+	errs := make([]error, len(zr.File))
+	var zipMod bytes.Buffer // written by the goroutine that reads go.mod
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			buf := make([]byte, 32<<10)
+			h := sha256.New()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(zr.File) {
+					return
+				}
+				zf := zr.File[i]
+				var w io.Writer = io.Discard
+				if hash {
+					h.Reset()
+					w = h
+				}
+				if i == goMod {
+					// modzip.CheckZip has bounded go.mod's size, and
+					// archive/zip fails on more data than the directory
+					// declares.
+					w = io.MultiWriter(w, &zipMod)
+				}
+				if err := readFile(zf, w, buf); err != nil {
+					errs[i] = err
+					failed.Store(true)
+					return
+				}
+				if hash {
+					h.Sum(sums[i][:0])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
-			return invalid(mv, ".zip: %s: %v", zf.Name, err)
+			return "", invalid(mv, ".zip: %s: %v", zr.File[i].Name, err)
 		}
 	}
-	if strings.HasSuffix(mv.Version, "+incompatible") {
-		return nil
-	}
-	if !hasGoMod {
-		// As cmd/go's modfetch.LegacyGoMod.
-		zipMod = fmt.Appendf(nil, "module %s\n", modfile.AutoQuote(mv.Path))
-	}
-	if !bytes.Equal(zipMod, mod) {
+	if !strings.HasSuffix(mv.Version, "+incompatible") {
+		hasGoMod := goMod >= 0
 		if !hasGoMod {
-			return invalid(mv, "the zip has no go.mod, and the .mod is not the synthesized one (did the content change?)")
+			// As cmd/go's modfetch.LegacyGoMod.
+			fmt.Fprintf(&zipMod, "module %s\n", modfile.AutoQuote(mv.Path))
 		}
-		return invalid(mv, "the zip's go.mod differs from the .mod (did the content change?)")
+		if !bytes.Equal(zipMod.Bytes(), mod) {
+			if !hasGoMod {
+				return "", invalid(mv, "the zip has no go.mod, and the .mod is not the synthesized one (did the content change?)")
+			}
+			return "", invalid(mv, "the zip's go.mod differs from the .mod (did the content change?)")
+		}
 	}
-	return nil
+	if !hash {
+		return "", nil
+	}
+	return hash1(mv, zr.File, sums)
+}
+
+// readFile copies the contents of zf to w with buf, checking its size and
+// CRC-32.
+func readFile(zf *zip.File, w io.Writer, buf []byte) error {
+	rc, err := zf.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.CopyBuffer(w, rc, buf)
+	return err
+}
+
+// hash1 returns dirhash.Hash1 of files, whose contents' SHA-256 sums are
+// sums (by index).
+func hash1(mv module.Version, files []*zip.File, sums [][sha256.Size]byte) (string, error) {
+	order := make([]int, len(files))
+	for i := range order {
+		order[i] = i
+		if strings.Contains(files[i].Name, "\n") {
+			return "", invalid(mv, ".zip: file names with newlines cannot be hashed")
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(files[a].Name, files[b].Name) })
+	summary := sha256.New()
+	for _, i := range order {
+		fmt.Fprintf(summary, "%x  %s\n", sums[i], files[i].Name)
+	}
+	return "h1:" + base64.StdEncoding.EncodeToString(summary.Sum(nil)), nil
 }
 
 // ModHash returns the "h1:" hash of a .mod, as a checksum database and

@@ -137,6 +137,8 @@ func TestZip(t *testing.T) {
 		"not a zip":                           writeFile(t, []byte("<html>not a zip</html>")),
 	} {
 		checkInvalid(t, "CheckZip("+name+")", modcheck.CheckZip(mv, zipFile, []byte(goodMod)))
+		_, err := modcheck.CheckZipHash(mv, zipFile, []byte(goodMod))
+		checkInvalid(t, "CheckZipHash("+name+")", err)
 	}
 	if err := modcheck.CheckZip(mv, filepath.Join(t.TempDir(), "none.zip"), []byte(goodMod)); err == nil || errors.Is(err, fault.ErrBadUpstream) {
 		t.Errorf("CheckZip(missing file) = %v, want the caller's own failure, not invalid content", err)
@@ -177,5 +179,49 @@ func TestHashes(t *testing.T) {
 	checkInvalid(t, "ZipHash(not a zip)", err)
 	if _, err := modcheck.ZipHash(mv, filepath.Join(t.TempDir(), "none.zip")); err == nil || errors.Is(err, fault.ErrBadUpstream) {
 		t.Errorf("ZipHash(missing file) = %v, want the caller's own failure, not invalid content", err)
+	}
+}
+
+// TestCheckZipHash checks that the one-pass check and hash agrees with
+// dirhash.HashZip on a small zip and on one large enough to be read by
+// several goroutines, and that a corrupt file in the large one (its CRC-32
+// no longer matches) fails the check, whichever goroutine reads it.
+func TestCheckZipHash(t *testing.T) {
+	pre := "example.com/m@v1.0.0/"
+	small := writeZip(t, pre+"go.mod", goodMod, pre+"b.go", "package m\n", pre+"a.go", "package m\n")
+	entries := []string{pre + "go.mod", goodMod}
+	for i := range 40 {
+		// Distinct incompressible-looking content, 200 KB per file: 8 MB.
+		var b strings.Builder
+		for j := 0; b.Len() < 200_000; j++ {
+			fmt.Fprintf(&b, "// %d %x\n", i, sha256.Sum256(fmt.Appendf(nil, "%d/%d", i, j)))
+		}
+		entries = append(entries, fmt.Sprintf("%sf%02d.go", pre, 39-i), b.String())
+	}
+	large := writeZip(t, entries...)
+	for name, zipFile := range map[string]string{"small": small, "large": large} {
+		want, err := dirhash.HashZip(zipFile, dirhash.Hash1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := modcheck.CheckZipHash(mv, zipFile, []byte(goodMod))
+		if err != nil || got != want {
+			t.Errorf("CheckZipHash(%s) = %s, %v; want %s", name, got, err, want)
+		}
+		if _, err := modcheck.CheckZipHash(mv, zipFile, []byte(goodMod+"// other\n")); err == nil {
+			t.Errorf("CheckZipHash(%s) with a different .mod succeeded", name)
+		}
+	}
+	b, err := os.ReadFile(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []float64{0.1, 0.5, 0.9} {
+		corrupt := bytes.Clone(b)
+		i := int(float64(len(corrupt)) * at)
+		i += bytes.Index(corrupt[i:], []byte("\n// ")) + 8 // inside a line of a file
+		corrupt[i] ^= 1
+		_, err := modcheck.CheckZipHash(mv, writeFile(t, corrupt), []byte(goodMod))
+		checkInvalid(t, fmt.Sprintf("CheckZipHash(large zip corrupted at %.0f%%)", at*100), err)
 	}
 }

@@ -41,7 +41,12 @@ func (v *Vault) ensureInfo(ctx context.Context, f protocol.File) (filled bool, e
 		if c, ok := v.cachedAnswer(missing); ok {
 			return false, c.err
 		}
-		err = v.fill(ctx, "info "+info.Key, func(ctx context.Context) error { return v.fillInfo(ctx, info) })
+		// The go command asks for the .info of versions that may not
+		// exist (the path prefixes of a query), and for the .mod (or zip)
+		// of versions a go.mod requires: only then is the .mod fetched
+		// while the .info is, not to ask the upstream twice for nothing.
+		early := f.Kind != protocol.Info
+		err = v.fill(ctx, "info "+info.Key, func(ctx context.Context) error { return v.fillInfo(ctx, info, early) })
 		if err != nil {
 			if v.asksUpstream && fault.Of(err).Missing() {
 				v.remember(missing, nil, err)
@@ -95,16 +100,26 @@ func (v *Vault) fill(ctx context.Context, key string, fn func(context.Context) e
 }
 
 // fillInfo stores the .info and .mod of info's version from the upstream,
-// unless the .info is stored already. Both pass modcheck and the Checker
-// before anything is written; then the .mod is written ([Vault.createOnce])
-// and the .info last, committing the version. A failure leaves at most an
-// uncommitted .mod, which the next fill replaces.
-func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
+// unless the .info is stored already. The .mod is fetched while the .info
+// is if early is set, else after it; the version's hashes are looked up in
+// the checksum database (Prefetcher) as soon as the .info proved the
+// version exists. Both pass
+// modcheck and the Checker before anything is written; then the .mod is
+// written ([Vault.createOnce]) and the .info last, committing the version.
+// A failure leaves at most an uncommitted .mod, which the next fill
+// replaces.
+func (v *Vault) fillInfo(ctx context.Context, info protocol.File, early bool) error {
 	mod := info.As(protocol.Mod)
 	// A caller that found nothing stored may join the singleflight group
 	// just after an earlier fill finished; then that fill stored it.
 	if ok, err := v.store.Exists(ctx, info.Key); err != nil || ok {
 		return err
+	}
+	var modBody *[]byte
+	var waitMod func(bool) error
+	if early {
+		modBody, waitMod = v.fetchEarly(ctx, mod.Key, maxModSize)
+		defer waitMod(false)
 	}
 	infoBody, from, err := v.up.GetBytesFrom(ctx, info.Key, maxInfoSize)
 	if err != nil {
@@ -115,20 +130,25 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 	}
 	if p, ok := v.opts.Checker.(Prefetcher); ok && v.verifies(info.Path) {
 		// The version exists: look its hashes up while the .mod downloads.
+		// (Not before: the database's "not found" for a version that does
+		// not exist yet would be remembered.)
 		p.Prefetch(info.Path, info.Version.Version)
 	}
-	modBody, err := v.up.GetBytes(ctx, mod.Key, maxModSize)
-	if err != nil {
+	if !early {
+		modBody, waitMod = v.fetchEarly(ctx, mod.Key, maxModSize)
+		defer waitMod(false)
+	}
+	if err := waitMod(true); err != nil {
 		return err
 	}
-	if err := modcheck.CheckMod(mod.Version, modBody); err != nil {
+	if err := modcheck.CheckMod(mod.Version, *modBody); err != nil {
 		return invalidUpstream(err)
 	}
-	modH1, err := v.verify(ctx, mod.Version, "/go.mod", func() (string, error) { return modcheck.ModHash(modBody) })
+	modH1, err := v.verify(ctx, mod.Version, "/go.mod", func() (string, error) { return modcheck.ModHash(*modBody) })
 	if err != nil {
 		return err
 	}
-	if err := v.createOnce(ctx, mod.Key, modBody, info.Key); err != nil {
+	if err := v.createOnce(ctx, mod.Key, *modBody, info.Key); err != nil {
 		return err
 	}
 	if err := v.store.Create(ctx, info.Key, bytes.NewReader(infoBody)); err != nil {
@@ -137,8 +157,33 @@ func (v *Vault) fillInfo(ctx context.Context, info protocol.File) error {
 		}
 		return err
 	}
-	v.stored(StoredVersion{Version: info.Version, From: from, Info: infoBody, Mod: modBody, ModH1: modH1})
+	v.stored(StoredVersion{Version: info.Version, From: from, Info: infoBody, Mod: *modBody, ModH1: modH1})
 	return nil
+}
+
+// fetchEarly starts fetching key (at most limit bytes) from the upstream
+// in the background. wait(true) waits for the fetch and returns its error,
+// after which *body holds what it got. wait(false) cancels the fetch if it
+// is still running and waits for it to end; the caller must call it (for
+// example deferred) so that no fetch outlives it. wait may be called more
+// than once.
+func (v *Vault) fetchEarly(ctx context.Context, key string, limit int64) (body *[]byte, wait func(use bool) error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var b []byte
+	var err error
+	go func() {
+		defer close(done)
+		b, err = v.up.GetBytes(ctx, key, limit)
+	}()
+	return &b, func(use bool) error {
+		if !use {
+			cancel()
+		}
+		<-done
+		cancel()
+		return err
+	}
 }
 
 // createOnce stores body at key unless key already holds it. An object
@@ -163,9 +208,10 @@ func (v *Vault) createOnce(ctx context.Context, key string, body []byte, commitK
 
 // fillZip stores the zip from the upstream unless it is stored already,
 // after [Vault.ensureInfo]. The zip is downloaded to a temporary file in
-// TempDir, checked there (MaxZipSize, modcheck.CheckZip against the stored
-// .mod, the Checker) and written in one create-once step. A failure stores
-// nothing; the temporary file is always removed.
+// TempDir, checked there (MaxZipSize, then modcheck.CheckZipHash against the
+// stored .mod, which reads every file of the zip once and computes its
+// hash for the Checker) and written in one create-once step. A failure
+// stores nothing; the temporary file is always removed.
 func (v *Vault) fillZip(ctx context.Context, zip protocol.File) error {
 	if _, err := v.ensureInfo(ctx, zip); err != nil {
 		return err
@@ -196,10 +242,11 @@ func (v *Vault) fillZip(ctx context.Context, zip protocol.File) error {
 	if err != nil {
 		return err
 	}
-	if err := modcheck.CheckZip(mv, f.Name(), storedMod); err != nil {
+	h1, err := modcheck.CheckZipHash(mv, f.Name(), storedMod)
+	if err != nil {
 		return invalidUpstream(err)
 	}
-	zipH1, err := v.verify(ctx, mv, "", func() (string, error) { return modcheck.ZipHash(mv, f.Name()) })
+	zipH1, err := v.verify(ctx, mv, "", func() (string, error) { return h1, nil })
 	if err != nil {
 		return err
 	}

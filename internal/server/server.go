@@ -146,13 +146,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.log.Enabled(r.Context(), level) {
 		return
 	}
-	method, path, status := slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status)
-	size, dur, cache := slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("cache", string(rec.source))
-	if user == "" {
-		s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache)
-		return
+	// The record is made here rather than by Logger.LogAttrs, which
+	// would take the caller's program counter (runtime.Callers) on every
+	// request for a source location the request log never shows.
+	rr := slog.NewRecord(start.Add(d), level, "request", 0)
+	rr.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("cache", string(rec.source)))
+	if user != "" {
+		rr.AddAttrs(slog.String("user", user))
 	}
-	s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache, slog.String("user", user))
+	s.log.Handler().Handle(r.Context(), rr) // as Logger.LogAttrs does, the handler's error is dropped
 }
 
 // route answers a request by its route (route.Of: parsed once, by the

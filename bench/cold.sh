@@ -22,7 +22,7 @@
 #   UPSTREAM  upstream proxy URL    (default: first entry of go env GOPROXY)
 #   REV       build modvault from this git revision (git archive) instead of
 #             the working tree, e.g. REV=HEAD~3
-#   PROFILE=1 build with -tags benchpprof and write a CPU profile and an
+#   PROFILE=1 build with -tags pprof and write a CPU profile and an
 #             execution trace of the first modvault fill to PROFILE_DIR
 #             (default: the temporary directory, kept)
 #   KEEP=1    keep the temporary directory (its path is printed)
@@ -134,7 +134,7 @@ start_modvault() {
 	mkdir -p "$store" "$store.tmp"
 	port=$(free_port)
 	PPROF_ADDR=127.0.0.1:$(free_port)
-	MODVAULT_BENCH_PPROF=$PPROF_ADDR "$WORK/modvault" serve -listen "127.0.0.1:$port" -storage "file://$store" \
+	MODVAULT_PPROF=$PPROF_ADDR "$WORK/modvault" serve -listen "127.0.0.1:$port" -storage "file://$store" \
 		-upstream "$UPSTREAM" -gosumdb "$GOSUMDB_VALUE" -temp-dir "$store.tmp" >"$logf" 2>&1 &
 	MV_PID=$!
 	PIDS+=("$MV_PID")
@@ -203,10 +203,10 @@ if [[ -n $REV ]]; then
 	mkdir -p "$src"
 	git -C "$ROOT" archive --format=tar "$rev" | tar -x -C "$src"
 	# The pprof hook may be newer than REV.
-	[[ -f $src/cmd/modvault/benchpprof.go ]] || cp "$ROOT/cmd/modvault/benchpprof.go" "$src/cmd/modvault/"
+	[[ -f $src/cmd/modvault/pprof.go ]] || cp "$ROOT/cmd/modvault/pprof.go" "$src/cmd/modvault/"
 fi
 tags=()
-[[ $PROFILE == 1 ]] && tags=(-tags benchpprof)
+[[ $PROFILE == 1 ]] && tags=(-tags pprof)
 (cd "$src" && go build "${tags[@]}" -o "$WORK/modvault" ./cmd/modvault)
 
 log "warm-up download from the upstream (not counted; $NZIPS modules)"

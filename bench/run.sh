@@ -8,9 +8,12 @@
 #   2. Warm download: the same download through modvault with the store now
 #      full (A), and from nginx serving that same store directory as a static
 #      GOPROXY tree (B), alternating; median wall times.
-#   3. Warm serving: wrk on one .info and one mid-size .zip URL, modvault vs
-#      nginx serving the same store directory, alternating for several rounds;
-#      median requests/s and p99 latency, and modvault/nginx ratios.
+#   3. Warm serving: wrk on one .info, one .mod, one small (~32 KB) .zip and
+#      one mid-size .zip URL, modvault vs nginx serving the same store
+#      directory, alternating for several rounds; median requests/s and p99
+#      latency, modvault/nginx ratios, and the targets of issue 16 (.info
+#      ≥ 0.9× nginx's req/s, .mod ≥ 0.85×, small zip ≥ 0.75×, p99 ≤ 1.25×).
+#      Both log every request to a file: modvault at its default level.
 #   4. Peak RSS (VmHWM) of modvault during the cold fills and while serving.
 #
 # Everything listens on 127.0.0.1 only. The upstream is the first entry of
@@ -30,6 +33,9 @@
 #              on the repository) instead of the working tree, e.g. REV=HEAD
 #   KEEP=1     keep the temporary directory (its path is printed)
 #   RESULTS    also write the summary (markdown) to this file
+#   FROM_STORE serve a copy of this already filled store directory (one
+#              kept with KEEP=1: $WORK/store) and skip the cold and warm
+#              downloads: for quick runs of the wrk part alone
 #
 # A default run takes about 5 minutes on an idle 2-core machine, 8-9 minutes
 # on a busy one (the downloads slow down most).
@@ -45,6 +51,7 @@ NGINX_WORKERS=${NGINX_WORKERS:-auto}
 KEEP=${KEEP:-0}
 RESULTS=${RESULTS:-}
 REV=${REV:-}
+FROM_STORE=${FROM_STORE:-}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PATH=$PATH:/usr/sbin:/sbin
@@ -285,9 +292,17 @@ fi
 NZIPS=$(awk '/^require \(/ { r = 1; next } r && /^\)/ { r = 0 } r && NF >= 2 { n++ } /^require [^(]/ { n++ } END { print n }' "$ROOT/bench/coldmod/go.mod")
 
 # 1. Cold download.
-log "warm-up download from the upstream (not counted; $NZIPS modules)"
-download "$UPSTREAM" "$WORK/dl" >/dev/null
 cold_a=() cold_b=() cold_hwm=()
+if [[ -n $FROM_STORE ]]; then
+	[[ -d $FROM_STORE ]] || die "FROM_STORE=$FROM_STORE is not a directory"
+	log "copying $FROM_STORE; no cold or warm downloads"
+	cp -a "$FROM_STORE" "$WORK/store"
+	mkdir -p "$WORK/store.tmp"
+	COLD_RUNS=0
+else
+	log "warm-up download from the upstream (not counted; $NZIPS modules)"
+	download "$UPSTREAM" "$WORK/dl" >/dev/null
+fi
 for ((i = 1; i <= COLD_RUNS; i++)); do
 	for side in $( ((i % 2)) && echo A B || echo B A); do
 		if [[ $side == A ]]; then
@@ -309,18 +324,26 @@ STORE=$WORK/store
 [[ -z $(find "$STORE.tmp" -type f) ]] || log "warning: leftover files in modvault's temp dir"
 
 # The files for wrk: the middle-sized stored zip between 100 KB and 1 MB,
-# and the .info of the same version.
+# and the .info of the same version; the stored zip closest to 32 KB (the
+# small zips the go command downloads most), and the .mod of its version.
 mapfile -t candidates < <(find "$STORE" -name '*.zip' -size +100k -size -1000k -printf '%s %P\n' | sort -n | cut -d' ' -f2-)
 ((${#candidates[@]} > 0)) || die "no stored zip between 100 KB and 1 MB"
 ZIP_PATH=${candidates[$((${#candidates[@]} / 2))]}
 INFO_PATH=${ZIP_PATH%.zip}.info
-ZIP_SIZE=$(stat -c %s "$STORE/$ZIP_PATH")
-INFO_SIZE=$(stat -c %s "$STORE/$INFO_PATH")
-log "wrk targets: $INFO_PATH ($INFO_SIZE B), $ZIP_PATH ($ZIP_SIZE B)"
+SMALL_PATH=$(find "$STORE" -name '*.zip' -printf '%s %P\n' |
+	awk '{ d = $1 - 32768; if (d < 0) d = -d; print d, $2 }' | sort -n | head -1 | cut -d' ' -f2-)
+[[ -n $SMALL_PATH ]] || die "no stored zip"
+MOD_PATH=${SMALL_PATH%.zip}.mod
+declare -A PATHS=([info]=$INFO_PATH [mod]=$MOD_PATH [zip32]=$SMALL_PATH [zip]=$ZIP_PATH)
+declare -A SIZES
+for kind in info mod zip32 zip; do
+	SIZES[$kind]=$(stat -c %s "$STORE/${PATHS[$kind]}")
+	log "wrk target $kind: ${PATHS[$kind]} (${SIZES[$kind]} B)"
+done
 
 start_modvault "$STORE" "$WORK/modvault-warm.log"
 start_nginx "$STORE"
-for p in "$INFO_PATH" "$ZIP_PATH"; do
+for p in "${PATHS[@]}"; do
 	curl -sf --max-time 30 -o "$WORK/via-modvault" "$MV_URL/$p"
 	curl -sf --max-time 30 -o "$WORK/via-nginx" "$NGX_URL/$p"
 	if ! cmp -s "$WORK/via-modvault" "$STORE/$p" || ! cmp -s "$WORK/via-nginx" "$STORE/$p"; then
@@ -329,6 +352,8 @@ for p in "$INFO_PATH" "$ZIP_PATH"; do
 done
 
 # 2. Warm download: modvault with a full store vs nginx on the same store.
+# (This also fills modvault's in-memory copies of small files, as a warm
+# CI build finds them.)
 warm_a=() warm_b=()
 for ((i = 1; i <= COLD_RUNS; i++)); do
 	for side in $( ((i % 2)) && echo A B || echo B A); do
@@ -346,15 +371,16 @@ done
 
 # 3. wrk: modvault vs nginx, alternating.
 log "wrk warm-up (not counted)"
-for u in "$MV_URL/$INFO_PATH" "$NGX_URL/$INFO_PATH" "$MV_URL/$ZIP_PATH" "$NGX_URL/$ZIP_PATH"; do
-	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d2s "$u" >/dev/null
+for kind in info mod zip32 zip; do
+	for u in "$MV_URL/${PATHS[$kind]}" "$NGX_URL/${PATHS[$kind]}"; do
+		timeout 60 wrk -t"$THREADS" -c"$CONNS" -d2s "$u" >/dev/null
+	done
 done
 declare -A rps p50 p99
 bad=0
 for ((r = 1; r <= ROUNDS; r++)); do
-	for kind in info zip; do
-		path=$INFO_PATH
-		[[ $kind == zip ]] && path=$ZIP_PATH
+	for kind in info mod zip32 zip; do
+		path=${PATHS[$kind]}
 		for srv in $( ((r % 2)) && echo modvault nginx || echo nginx modvault); do
 			base=$MV_URL
 			[[ $srv == nginx ]] && base=$NGX_URL
@@ -396,38 +422,50 @@ hwm_max=$(printf '%s\n' "${cold_hwm[@]}" | sort -n | tail -1)
 	echo "- load average (1, 5, 15 min) at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- machine: $machine"
 	echo "- settings: COLD_RUNS=$COLD_RUNS ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS NGINX_WORKERS=$NGINX_WORKERS"
-	echo "- graph: bench/coldmod, $NZIPS module zips; wrk targets: \`$INFO_PATH\` ($INFO_SIZE B), \`$ZIP_PATH\` ($ZIP_SIZE B)"
+	echo "- graph: bench/coldmod, $NZIPS module zips; wrk targets: $(for k in info mod zip32 zip; do printf '`%s` (%s B) ' "${PATHS[$k]}" "${SIZES[$k]}"; done)"
+	[[ -z $FROM_STORE ]] || echo "- store copied from $FROM_STORE: no downloads"
 	echo
-	echo "### go mod download, empty module cache (wall seconds, median of $COLD_RUNS)"
-	echo
-	echo "| case | A | B | A/B | runs A | runs B |"
-	echo "|---|---:|---:|---:|---|---|"
-	echo "| cold: A = modvault with an empty store, B = upstream directly | $ca | $cb | $(ratio "$ca" "$cb") | ${cold_a[*]} | ${cold_b[*]} |"
-	echo "| warm: A = modvault with a full store, B = nginx on the same store | $wa | $wb | $(ratio "$wa" "$wb") | ${warm_a[*]} | ${warm_b[*]} |"
-	echo
+	if ((COLD_RUNS > 0)); then
+		echo "### go mod download, empty module cache (wall seconds, median of $COLD_RUNS)"
+		echo
+		echo "| case | A | B | A/B | runs A | runs B |"
+		echo "|---|---:|---:|---:|---|---|"
+		echo "| cold: A = modvault with an empty store, B = upstream directly | $ca | $cb | $(ratio "$ca" "$cb") | ${cold_a[*]} | ${cold_b[*]} |"
+		echo "| warm: A = modvault with a full store, B = nginx on the same store | $wa | $wb | $(ratio "$wa" "$wb") | ${warm_a[*]} | ${warm_b[*]} |"
+		echo
+	fi
 	echo "### wrk -t$THREADS -c$CONNS -d$DURATION --latency (median of $ROUNDS rounds)"
 	echo
 	echo "| file | modvault req/s | nginx req/s | ratio | modvault p50 ms | nginx p50 ms | ratio | modvault p99 ms | nginx p99 ms | ratio |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	for kind in info zip; do
+	for kind in info mod zip32 zip; do
 		mr=$(med "${rps[modvault.$kind]}")
 		nr=$(med "${rps[nginx.$kind]}")
 		mm=$(med "${p50[modvault.$kind]}")
 		nm=$(med "${p50[nginx.$kind]}")
 		ml=$(med "${p99[modvault.$kind]}")
 		nl=$(med "${p99[nginx.$kind]}")
-		echo "| .$kind | $mr | $nr | $(ratio "$mr" "$nr") | $mm | $nm | $(ratio "$mm" "$nm") | $ml | $nl | $(ratio "$ml" "$nl") |"
+		echo "| $kind (${SIZES[$kind]} B) | $mr | $nr | $(ratio "$mr" "$nr") | $mm | $nm | $(ratio "$mm" "$nm") | $ml | $nl | $(ratio "$ml" "$nl") |"
 	done
 	echo
-	echo "Per round (req/s): $(for k in modvault.info nginx.info modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${rps[$k]% }"; done)"
+	echo "Targets (issue 16): $(for kind in info:0.9 mod:0.85 zip32:0.75; do
+		k=${kind%:*} want=${kind#*:}
+		r=$(ratio "$(med "${rps[modvault.$k]}")" "$(med "${rps[nginx.$k]}")")
+		l=$(ratio "$(med "${p99[modvault.$k]}")" "$(med "${p99[nginx.$k]}")")
+		printf '%s req/s %s (want ≥ %s: %s), p99 %s (want ≤ 1.25: %s); ' "$k" "$r" "$want" \
+			"$(awk -v r="$r" -v w="$want" 'BEGIN { print (r >= w) ? "met" : "NOT met" }')" "$l" \
+			"$(awk -v l="$l" 'BEGIN { print (l <= 1.25) ? "met" : "NOT met" }')"
+	done)"
 	echo
-	echo "Ratios are modvault/nginx. Per round (p50 ms): $(for k in modvault.info nginx.info modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p50[$k]% }"; done)"
+	echo "Per round (req/s): $(for k in modvault.info nginx.info modvault.mod nginx.mod modvault.zip32 nginx.zip32 modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${rps[$k]% }"; done)"
 	echo
-	echo "Per round (p99 ms): $(for k in modvault.info nginx.info modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p99[$k]% }"; done)"
+	echo "Ratios are modvault/nginx. Per round (p50 ms): $(for k in modvault.info nginx.info modvault.mod nginx.mod modvault.zip32 nginx.zip32 modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p50[$k]% }"; done)"
+	echo
+	echo "Per round (p99 ms): $(for k in modvault.info nginx.info modvault.mod nginx.mod modvault.zip32 nginx.zip32 modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p99[$k]% }"; done)"
 	echo
 	echo "### Peak memory (VmHWM)"
 	echo
-	echo "- modvault during a cold fill: max $((hwm_max / 1024)) MiB (runs, KiB: ${cold_hwm[*]})"
+	((COLD_RUNS == 0)) || echo "- modvault during a cold fill: max $((hwm_max / 1024)) MiB (runs, KiB: ${cold_hwm[*]})"
 	echo "- modvault after the warm downloads and all wrk rounds: $((warm_hwm / 1024)) MiB ($warm_hwm KiB)"
 	echo "- largest nginx worker: $((ngx_hwm / 1024)) MiB ($ngx_hwm KiB)"
 	((bad == 0)) || echo "- WARNING: some wrk runs saw errors or non-2xx responses (see the log above)"

@@ -146,10 +146,13 @@ func writeBenchVulnDB(b *testing.B) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 }
 
-// benchWarm fills one version through modvault, then measures GETs of its
-// file with the given extension from modvault and from http.FileServer over
-// the same store.
-func benchWarm(b *testing.B, ext string) {
+// benchWarm fills one version through modvault, whose zip holds a file of
+// zipData incompressible bytes, then measures GETs of its file with the
+// given extension (".info", ".mod", ".zip"; "list" for the module's version
+// list) from modvault and from http.FileServer over the same store (except
+// for the list, which modvault does not store: the answer is its
+// short-lived copy of the upstream's).
+func benchWarm(b *testing.B, ext string, zipData int64) {
 	mod := proxytest.Module{
 		Path:    "example.com/bench",
 		Version: "v1.2.3",
@@ -157,11 +160,14 @@ func benchWarm(b *testing.B, ext string) {
 			"go.mod":   "module example.com/bench\n\ngo 1.22\n",
 			"bench.go": "package bench\n\nconst B = 1\n",
 		},
-		Large: benchZipSize,
+		Large: zipData,
 	}
 	up := proxytest.New(b, mod)
 	mv, dir := benchModvault(b, up.URL, up.SumDBName)
 	path := "/example.com/bench/@v/v1.2.3" + ext
+	if ext == "list" {
+		path = "/example.com/bench/@v/list"
+	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	b.Cleanup(client.CloseIdleConnections)
@@ -171,8 +177,10 @@ func benchWarm(b *testing.B, ext string) {
 	size := get(b, client, mv+path)
 	fsrv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	b.Cleanup(fsrv.Close)
-	if n := get(b, client, fsrv.URL+path); n != size {
-		b.Fatalf("file server sent %d bytes of %s, modvault %d", n, path, size)
+	if ext != "list" {
+		if n := get(b, client, fsrv.URL+path); n != size {
+			b.Fatalf("file server sent %d bytes of %s, modvault %d", n, path, size)
+		}
 	}
 	if before := up.TotalRequests(); before == 0 {
 		b.Fatal("the upstream got no request: the store was not filled through modvault")
@@ -187,11 +195,15 @@ func benchWarm(b *testing.B, ext string) {
 		b.Fatalf("the policy is not a plain allow: %s", h)
 	}
 	for _, s := range []struct{ name, base string }{{"modvault", mv}, {"modvault-noindex", noIndex}, {"modvault-policy", withPolicy}, {"fileserver", fsrv.URL}} {
+		if ext == "list" && s.name == "fileserver" {
+			continue
+		}
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
 			if ext == ".zip" {
 				b.SetBytes(size)
 			}
+			get(b, client, s.base+path) // a list is fetched once per server
 			before := up.TotalRequests()
 			for b.Loop() {
 				get(b, client, s.base+path)
@@ -282,10 +294,21 @@ func processCPU() int64 {
 }
 
 // BenchmarkWarmInfo measures GET of a stored .info (a few dozen bytes).
-func BenchmarkWarmInfo(b *testing.B) { benchWarm(b, ".info") }
+func BenchmarkWarmInfo(b *testing.B) { benchWarm(b, ".info", benchZipSize) }
+
+// BenchmarkWarmMod measures GET of a stored .mod (a few dozen bytes).
+func BenchmarkWarmMod(b *testing.B) { benchWarm(b, ".mod", benchZipSize) }
 
 // BenchmarkWarmZip measures GET of a stored 256 KiB .zip.
-func BenchmarkWarmZip(b *testing.B) { benchWarm(b, ".zip") }
+func BenchmarkWarmZip(b *testing.B) { benchWarm(b, ".zip", benchZipSize) }
+
+// BenchmarkWarmZip32 measures GET of a stored 32 KiB .zip, the size of
+// most zips a build downloads.
+func BenchmarkWarmZip32(b *testing.B) { benchWarm(b, ".zip", 32<<10) }
+
+// BenchmarkWarmList measures GET of a module's version list within
+// --list-ttl of the last fetch from the upstream.
+func BenchmarkWarmList(b *testing.B) { benchWarm(b, "list", 0) }
 
 // BenchmarkColdFill measures a miss: each iteration the go command's three
 // requests (.info, .mod, .zip) for a module version modvault has not stored,

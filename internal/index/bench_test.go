@@ -121,3 +121,28 @@ func fill(b testing.TB, x *Index) {
 	}
 	b.Logf("filled %d versions in %v (Optimize included)", n, time.Since(start))
 }
+
+// BenchmarkWriteEvents measures the background writer's cost of one zip
+// download's event: b.N events recorded, then written in batches of the
+// default size (SQLite). This is CPU that a busy server spends off the
+// request path, but on the same cores.
+//
+//	go test -run XXX -bench WriteEvents -benchmem ./internal/index/
+func BenchmarkWriteEvents(b *testing.B) {
+	x := open(b, filepath.Join(b.TempDir(), "index.sqlite"), Options{BufferSize: 1 << 30, FlushInterval: time.Hour})
+	ctx := context.Background()
+	ev := Event{User: "ci", ClientAddr: "10.1.2.3", Module: "github.com/google/uuid", Version: "v1.6.0",
+		Kind: KindZip, Result: ResultHit, Bytes: 31981}
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Record(ev)
+		if x.Stats().BufferedEvents >= x.opts.BatchSize {
+			if err := x.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := x.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -133,9 +133,11 @@ type Index struct {
 	buf     *buffer
 	seen    *seenCache // versions whose first-seen time is recorded
 	flushMu sync.Mutex // one batch write at a time
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
-	closed  sync.Once
+	// insertStmt inserts eventsPerInsert events.
+	insertStmt *sql.Stmt
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
+	closed     sync.Once
 }
 
 // Open opens the index database named by dsn, creating it and bringing its
@@ -175,6 +177,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Index, error) {
 	if err := x.migrate(ctx); err != nil {
 		x.closeDBs()
 		return nil, fmt.Errorf("index: migrating the %s schema: %w", d.name, err)
+	}
+	// Prepared now, while the connection is free: SQLite has only one for
+	// writes, which a batch's transaction holds.
+	if x.insertStmt, err = w.PrepareContext(ctx, x.insertEventsSQL(eventsPerInsert)); err != nil {
+		x.closeDBs()
+		return nil, fmt.Errorf("index: %w", err)
 	}
 	bg, stop := context.WithCancel(context.Background())
 	x.stop = stop
@@ -220,7 +228,11 @@ func (x *Index) Close() error {
 }
 
 func (x *Index) closeDBs() error {
-	err := x.w.Close()
+	var err error
+	if x.insertStmt != nil {
+		err = x.insertStmt.Close()
+	}
+	err = errors.Join(err, x.w.Close())
 	if x.r != x.w {
 		err = errors.Join(err, x.r.Close())
 	}

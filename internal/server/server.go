@@ -36,7 +36,7 @@ type Server struct {
 	cachedOnly *vault.Vault
 	sumdb      SumDB
 	log        *slog.Logger
-	small      *smallCache // stored .info and .mod files
+	files      *fileCache // parsed version file paths, and stored .info and .mod files
 	opts       Options
 }
 
@@ -103,8 +103,20 @@ type RequestInfo struct {
 // or warn about in report mode.
 const PolicyHeader = "Modvault-Policy"
 
-// smallCacheBytes bounds the memory kept for small stored files.
-const smallCacheBytes = 32 << 20
+// fileCacheBytes bounds the memory kept for parsed paths and small stored
+// files.
+const fileCacheBytes = 32 << 20
+
+// Header values shared by every response that sets them (net/http only
+// reads them), so that setting them allocates nothing.
+var (
+	hdrImmutable  = []string{cacheImmutable}
+	hdrBytes      = []string{"bytes"}
+	hdrTypeInfo   = []string{"application/json"}
+	hdrTypeZip    = []string{"application/zip"}
+	hdrTypeText   = []string{"text/plain; charset=utf-8"}
+	conditionalHd = []string{"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"}
+)
 
 // SumDB serves the checksum database routes (package checksumdb).
 type SumDB interface {
@@ -119,7 +131,7 @@ func New(v, cachedOnly *vault.Vault, sumdb SumDB, log *slog.Logger, opts Options
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log, small: newSmallCache(smallCacheBytes), opts: opts}
+	return &Server{vault: v, cachedOnly: cachedOnly, sumdb: sumdb, log: log, files: newFileCache(fileCacheBytes), opts: opts}
 }
 
 // ServeHTTP routes a request and logs it.
@@ -148,19 +160,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.log.Enabled(r.Context(), level) {
 		return
 	}
-	method, path, status := slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status)
-	size, dur, cache := slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("cache", string(rec.source))
-	if user == "" {
-		s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache)
-		return
+	// The record is made here rather than by Logger.LogAttrs, which
+	// would take the caller's program counter (runtime.Callers) on every
+	// request for a source location the request log never shows.
+	rr := slog.NewRecord(start.Add(d), level, "request", 0)
+	rr.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("cache", string(rec.source)))
+	if user != "" {
+		rr.AddAttrs(slog.String("user", user))
 	}
-	s.log.LogAttrs(r.Context(), level, "request", method, path, status, size, dur, cache, slog.String("user", user))
+	s.log.Handler().Handle(r.Context(), rr) // as Logger.LogAttrs does, the handler's error is dropped
 }
 
 // route answers a request by its route (route.Of: parsed once, by the
 // first handler that needed it).
 func (s *Server) route(w *recorder, r *http.Request) {
-	rt := route.Of(r)
+	// A version file's path seen before: parsed and validated then (both
+	// depend on the path alone).
+	path := r.URL.Path // before a cached-only request's prefix is cut
+	e, cached := s.files.get(path)
+	var rt route.Route
+	if cached {
+		rt = e.rt
+	} else {
+		rt = route.Of(r)
+	}
 	w.endpoint, w.request = rt.Endpoint, rt.Request
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -231,6 +255,10 @@ func (s *Server) route(w *recorder, r *http.Request) {
 		w.source = vault.Upstream
 		writeSmall(w, r, "application/json", body)
 	case route.Info, route.Mod, route.Zip:
+		if cached {
+			s.serveVersionFile(w, r, v, e)
+			return
+		}
 		if !rt.Request.Canonical() {
 			req := rt.Request
 			httperr.Write(w, http.StatusNotFound, fmt.Sprintf("not found: %s@%s: %s needs a canonical version; resolve the query with .info first", req.Module, req.Version, req.Kind))
@@ -241,7 +269,9 @@ func (s *Server) route(w *recorder, r *http.Request) {
 			s.fail(w, r, err) // a version that cannot belong to the module: not found
 			return
 		}
-		s.serveVersionFile(w, r, v, f)
+		e := &fileEntry{path: path, rt: rt, file: f}
+		s.files.put(path, e)
+		s.serveVersionFile(w, r, v, e)
 	default:
 		httperr.Write(w, http.StatusBadRequest, "bad request: "+strings.TrimPrefix(rt.Err.Error(), fault.ErrInvalid.Error()+": "))
 	}
@@ -282,7 +312,8 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 // needed, once the policy admits its version (vault.Admit: on every
 // request, before the cache of small files). Small files are kept in
 // memory once read.
-func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, f protocol.File) {
+func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, e *fileEntry) {
+	f := e.file
 	d, filled, err := v.Admit(r.Context(), f)
 	w.policy = d
 	if err != nil {
@@ -296,13 +327,11 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 	if filled {
 		defer func() { w.source = vault.Miss }()
 	}
-	h.Set("Content-Type", contentType(f.Kind))
-	h.Set("Cache-Control", cacheImmutable)
-	key := f.Key
-	if o, ok := s.small.get(key); ok {
+	h["Content-Type"] = contentType(f.Kind)
+	h["Cache-Control"] = hdrImmutable
+	if e.small != nil {
 		w.source = vault.Hit
-		h.Set("ETag", o.etag)
-		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
+		writeStored(w, r, e.small)
 		return
 	}
 	if f.Kind == protocol.Zip && s.opts.ZipRedirect > 0 {
@@ -325,21 +354,21 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 	}
 	defer obj.Close()
 	w.source = src
-	h.Set("ETag", obj.ETag())
 	if f.Kind != protocol.Zip && obj.Size() <= maxSmallObject {
 		body, err := io.ReadAll(obj.Content())
 		if err != nil {
 			if s.opts.StoreFailed != nil && r.Context().Err() == nil {
 				s.opts.StoreFailed("read", err)
 			}
-			s.fail(w, r, fmt.Errorf("reading %s: %w", key, err))
+			s.fail(w, r, fmt.Errorf("reading %s: %w", f.Key, err))
 			return
 		}
-		o := &smallObject{body: body, etag: obj.ETag(), modTime: obj.ModTime()}
-		s.small.put(key, o)
-		http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
+		o := newSmallObject(body, obj.ETag(), obj.ModTime())
+		s.files.put(e.path, &fileEntry{path: e.path, rt: e.rt, file: f, small: o})
+		writeStored(w, r, o)
 		return
 	}
+	h["Etag"] = []string{obj.ETag()}
 	http.ServeContent(w, r, "", obj.ModTime(), obj.Content())
 }
 
@@ -354,14 +383,39 @@ func headerValue(s string) string {
 	}, s)
 }
 
-func contentType(k protocol.Kind) string {
+// writeStored answers with a small stored object kept in memory. A plain
+// GET or HEAD, as the go command sends, is answered here with the headers
+// made once for the object; a conditional or range request is answered by
+// http.ServeContent, with the same headers.
+func writeStored(w *recorder, r *http.Request, o *smallObject) {
+	h := w.Header()
+	h["Etag"] = o.etag
+	for _, k := range conditionalHd {
+		if _, ok := r.Header[k]; ok {
+			http.ServeContent(w, r, "", o.modTime, bytes.NewReader(o.body))
+			return
+		}
+	}
+	if o.header != nil {
+		h["Last-Modified"] = o.header
+	}
+	h["Accept-Ranges"] = hdrBytes
+	h["Content-Length"] = o.length
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(o.body)
+	}
+}
+
+// contentType returns the Content-Type header value of a file kind.
+func contentType(k protocol.Kind) []string {
 	switch k {
 	case protocol.Info:
-		return "application/json"
+		return hdrTypeInfo
 	case protocol.Zip:
-		return "application/zip"
+		return hdrTypeZip
 	}
-	return "text/plain; charset=utf-8"
+	return hdrTypeText
 }
 
 // writeSmall writes a short-lived answer (list, latest, query).

@@ -1207,3 +1207,37 @@ func forEachStore(t *testing.T, test func(t *testing.T, storage string)) {
 	t.Run("mem", func(t *testing.T) { test(t, "mem://") })
 	t.Run("file", func(t *testing.T) { test(t, fileURL(t.TempDir())) })
 }
+
+// TestCachedSmallFileAnswersLikeServeContent checks that a plain GET of a
+// .info or .mod kept in memory, which modvault answers itself, has the
+// status, headers and body that http.ServeContent gives (a request with an
+// If-Modified-Since in the past goes through it), and that conditional and
+// range requests of it are still honored.
+func TestCachedSmallFileAnswersLikeServeContent(t *testing.T) {
+	up := proxytest.New(t, modules()...)
+	mv := start(t, up.URL, up.SumDBName, "")
+	for _, path := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/v1.0.0.mod"} {
+		mv.get(path) // read from the store, kept in memory
+		first, second := mv.get(path, "If-Modified-Since: Mon, 02 Jan 2006 15:04:05 GMT"), mv.get(path)
+		if first.status != http.StatusOK || second.status != http.StatusOK || !bytes.Equal(first.body, second.body) {
+			t.Fatalf("%s: %d then %d, bodies equal: %v", path, first.status, second.status, bytes.Equal(first.body, second.body))
+		}
+		first.header.Del("Date")
+		second.header.Del("Date")
+		for k := range mergeKeys(first.header, second.header) {
+			if a, b := first.header.Values(k), second.header.Values(k); !slices.Equal(a, b) {
+				t.Errorf("%s: header %s: by http.ServeContent %q, by modvault %q", path, k, a, b)
+			}
+		}
+		etag := second.header.Get("ETag")
+		if etag == "" || second.header.Get("Last-Modified") == "" {
+			t.Errorf("%s: no ETag or Last-Modified: %v", path, second.header)
+		}
+		if r := mv.get(path, "If-None-Match: "+etag); r.status != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match of its ETag: %d, want 304", path, r.status)
+		}
+		if r := mv.get(path, "Range: bytes=0-0"); r.status != http.StatusPartialContent || !bytes.Equal(r.body, second.body[:1]) {
+			t.Errorf("%s with Range bytes=0-0: %d %q, want 206 %q", path, r.status, r.body, second.body[:1])
+		}
+	}
+}

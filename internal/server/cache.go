@@ -30,7 +30,7 @@ type fileEntry struct {
 	path  string // the request path, cached-only prefix and all
 	rt    route.Route
 	file  protocol.File
-	small *smallObject // nil until the stored object was read (never, for a zip)
+	small *smallObject // nil until the stored object was read (never, for a large one)
 }
 
 // smallObject is one cached stored object, with the values of its response

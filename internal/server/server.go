@@ -354,7 +354,9 @@ func (s *Server) serveVersionFile(w *recorder, r *http.Request, v *vault.Vault, 
 	}
 	defer obj.Close()
 	w.source = src
-	if f.Kind != protocol.Zip && obj.Size() <= maxSmallObject {
+	// Small zips too (most of what the go command downloads): a zip read
+	// here is never redirected (ZipRedirect answered above).
+	if obj.Size() <= maxSmallObject {
 		body, err := io.ReadAll(obj.Content())
 		if err != nil {
 			if s.opts.StoreFailed != nil && r.Context().Err() == nil {

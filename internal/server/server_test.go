@@ -1209,14 +1209,14 @@ func forEachStore(t *testing.T, test func(t *testing.T, storage string)) {
 }
 
 // TestCachedSmallFileAnswersLikeServeContent checks that a plain GET of a
-// .info or .mod kept in memory, which modvault answers itself, has the
+// .info, .mod or small .zip kept in memory, which modvault answers itself, has the
 // status, headers and body that http.ServeContent gives (a request with an
 // If-Modified-Since in the past goes through it), and that conditional and
 // range requests of it are still honored.
 func TestCachedSmallFileAnswersLikeServeContent(t *testing.T) {
 	up := proxytest.New(t, modules()...)
 	mv := start(t, up.URL, up.SumDBName, "")
-	for _, path := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/v1.0.0.mod"} {
+	for _, path := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/v1.0.0.mod", "/example.com/m/@v/v1.0.0.zip"} {
 		mv.get(path) // read from the store, kept in memory
 		first, second := mv.get(path, "If-Modified-Since: Mon, 02 Jan 2006 15:04:05 GMT"), mv.get(path)
 		if first.status != http.StatusOK || second.status != http.StatusOK || !bytes.Equal(first.body, second.body) {

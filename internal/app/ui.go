@@ -15,7 +15,8 @@ import (
 
 // newUI makes the web UI over the metadata index (nil without one), with
 // the policy's decisions when a policy is on, the mirrored vulnerability
-// database's findings and the licenses the index records.
+// database's findings and, when they are detected (--license-allow), the
+// licenses the index records.
 func (a *App) newUI() *ui.Handler {
 	if a.index == nil {
 		return nil
@@ -41,7 +42,9 @@ func (a *App) newUI() *ui.Handler {
 	if a.vulndb != nil {
 		opts.Vulns = a.vulns
 	}
-	opts.Licenses = indexer.PolicyInputs{Index: a.index, Log: a.log}.Licenses
+	if a.indexConfig().Licenses { // else never detected: the page would say none
+		opts.Licenses = indexer.PolicyInputs{Index: a.index, Log: a.log}.Licenses
+	}
 	return ui.New(opts)
 }
 

@@ -28,6 +28,7 @@ type versionPage struct {
 	Verdict     *verdict
 	HasLicenses bool
 	Licenses    []license.License
+	Licensed    bool // whether the licenses are known (Licenses non-nil)
 	HasVulns    bool
 	Vulns       []vulndb.Finding
 	Chart       chart
@@ -84,6 +85,7 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	if h.opts.Licenses != nil {
 		p.HasLicenses, p.Licenses = true, h.opts.Licenses(ctx, mv)
+		p.Licensed = p.Licenses != nil
 	}
 	if h.opts.Vulns != nil {
 		p.HasVulns, p.Vulns = true, h.opts.Vulns(ctx, mv)

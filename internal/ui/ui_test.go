@@ -535,6 +535,32 @@ func TestVersionPage(t *testing.T) {
 	}
 }
 
+// TestVersionPageLicensesUnknown: licenses not detected yet (nil) are not
+// reported as no license file (empty).
+func TestVersionPageLicensesUnknown(t *testing.T) {
+	f := newFixture(t, ui.Options{Licenses: func(_ context.Context, mv module.Version) []license.License {
+		if mv.Version == "v1.2.0" {
+			return []license.License{}
+		}
+		return nil
+	}})
+	body := f.page(t, "/ui/"+pubMod+"@v1.2.0", "")
+	mustContain(t, "the page of a version without a license file", body, `<p class="warn">No license file found.</p>`)
+	body = f.page(t, "/ui/"+pubMod+"@v1.1.0", "")
+	mustContain(t, "the page of a version whose licenses are unknown", body, `<p class="muted">Not detected yet.</p>`)
+	mustNotContain(t, "the page of a version whose licenses are unknown", body, "No license file found")
+}
+
+// TestEventsFilterPolicyResults: the events filter offers the policy's
+// warned and report results.
+func TestEventsFilterPolicyResults(t *testing.T) {
+	f := newFixture(t, ui.Options{})
+	for _, r := range []string{"warned", "report"} {
+		body := f.page(t, "/ui/events?result="+r, "")
+		mustContain(t, "/ui/events?result="+r, body, "<option selected>"+r+"</option>")
+	}
+}
+
 func TestWithoutOptionalInputs(t *testing.T) {
 	f := newFixture(t, ui.Options{ReadMod: func(context.Context, module.Version) ([]byte, error) { return nil, fs.ErrNotExist }})
 	body := f.page(t, "/ui/"+pubMod+"@v1.2.0", "")

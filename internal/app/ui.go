@@ -39,7 +39,7 @@ func (a *App) newUI() *ui.Handler {
 	if a.policy != nil {
 		opts.Decide = a.policy.Decide
 	}
-	if a.vulndb != nil {
+	if a.cfg.VulnDB != "" || a.vulndb.DB() != nil { // else no database: none would be "known"
 		opts.Vulns = a.vulns
 	}
 	if a.indexConfig().Licenses { // else never detected: the page would say none
@@ -48,14 +48,17 @@ func (a *App) newUI() *ui.Handler {
 	return ui.New(opts)
 }
 
-// vulns returns the known vulnerabilities of mv in the mirrored database
-// (none before a mirror is loaded).
+// vulns returns the known vulnerabilities of mv in the mirrored database:
+// empty if none, nil before a mirror is loaded (ui.Options.Vulns).
 func (a *App) vulns(_ context.Context, mv module.Version) []vulndb.Finding {
 	db := a.vulndb.DB()
 	if db == nil {
 		return nil
 	}
-	return db.Vulns(mv.Path, mv.Version)
+	if f := db.Vulns(mv.Path, mv.Version); f != nil {
+		return f
+	}
+	return []vulndb.Finding{}
 }
 
 // readMod returns the stored go.mod of mv.

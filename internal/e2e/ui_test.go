@@ -29,6 +29,14 @@ func TestUIShowsPolicy(t *testing.T) {
 			}
 		}
 	}
+	// Without a policy, a vulnerability database or --license-allow, the
+	// page claims nothing of them.
+	_, _, plain := getHeader(t, before+"/ui/"+mod+"@v1.2.3")
+	for _, absent := range []string{`id="licenses"`, `id="vulns"`, `id="policy"`} {
+		if strings.Contains(plain, absent) {
+			t.Errorf("without a policy, the page of v1.2.3 has the section %s", absent)
+		}
+	}
 
 	cfg := policyConfig(up, storage, policy.Config{
 		Rules:        []policy.Rule{{Module: mod, Versions: "v1.3.0", Action: policy.Deny, Reason: "breaks the <b>parser</b>"}},

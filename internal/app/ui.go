@@ -15,7 +15,8 @@ import (
 
 // newUI makes the web UI over the metadata index (nil without one), with
 // the policy's decisions when a policy is on, the mirrored vulnerability
-// database's findings and the licenses the index records.
+// database's findings and, when they are detected (--license-allow), the
+// licenses the index records.
 func (a *App) newUI() *ui.Handler {
 	if a.index == nil {
 		return nil
@@ -38,21 +39,26 @@ func (a *App) newUI() *ui.Handler {
 	if a.policy != nil {
 		opts.Decide = a.policy.Decide
 	}
-	if a.vulndb != nil {
+	if a.cfg.VulnDB != "" || a.vulndb.DB() != nil { // else no database: none would be "known"
 		opts.Vulns = a.vulns
 	}
-	opts.Licenses = indexer.PolicyInputs{Index: a.index, Log: a.log}.Licenses
+	if a.indexConfig().Licenses { // else never detected: the page would say none
+		opts.Licenses = indexer.PolicyInputs{Index: a.index, Log: a.log}.Licenses
+	}
 	return ui.New(opts)
 }
 
-// vulns returns the known vulnerabilities of mv in the mirrored database
-// (none before a mirror is loaded).
+// vulns returns the known vulnerabilities of mv in the mirrored database:
+// empty if none, nil before a mirror is loaded (ui.Options.Vulns).
 func (a *App) vulns(_ context.Context, mv module.Version) []vulndb.Finding {
 	db := a.vulndb.DB()
 	if db == nil {
 		return nil
 	}
-	return db.Vulns(mv.Path, mv.Version)
+	if f := db.Vulns(mv.Path, mv.Version); f != nil {
+		return f
+	}
+	return []vulndb.Finding{}
 }
 
 // readMod returns the stored go.mod of mv.

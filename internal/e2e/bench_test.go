@@ -127,7 +127,7 @@ func getWithHeader(b *testing.B, c *http.Client, url string) (int64, string) {
 // writeBenchVulnDB writes a vulnerability database with an entry for
 // example.com/bench before v1.0.0, and returns its file:// URL.
 func writeBenchVulnDB(b *testing.B) string {
-	entry := strings.ReplaceAll(strings.ReplaceAll(vulnEntry, "example.com/vuln", "example.com/bench"), `"fixed":"1.2.4"`, `"fixed":"1.0.0"`)
+	entry := strings.ReplaceAll(strings.ReplaceAll(proxytest.VulnEntry, "example.com/vuln", "example.com/bench"), `"fixed":"1.2.4"`, `"fixed":"1.0.0"`)
 	dir := b.TempDir()
 	for name, data := range map[string]string{
 		"ID/GO-2099-0001.json": entry,

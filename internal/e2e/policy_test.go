@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
@@ -196,39 +195,6 @@ func TestPolicyReportMode(t *testing.T) {
 	}
 }
 
-// The test vulnerability database's entry, in the Go vulnerability
-// database's real format (OSV 1.3.1): example.com/vuln before v1.2.4, in
-// its function Bad.
-const vulnEntry = `{"schema_version":"1.3.1","id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","published":"2099-01-01T00:00:00Z","aliases":["CVE-2099-0001"],"summary":"Bad does bad things in example.com/vuln","details":"Calling Bad is bad.","affected":[{"package":{"name":"example.com/vuln","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.2.4"}]}],"ecosystem_specific":{"imports":[{"path":"example.com/vuln","symbols":["Bad"]}]}}],"references":[{"type":"FIX","url":"https://example.com/vuln/commit/1"}],"database_specific":{"url":"https://example.com/vuln/GO-2099-0001","review_status":"REVIEWED"}}`
-
-// writeVulnDB writes a v1-layout database holding vulnEntry under dir,
-// every file plain and gzipped, and returns its file:// URL.
-func writeVulnDB(t *testing.T, dir string) string {
-	t.Helper()
-	for name, data := range map[string]string{
-		"ID/GO-2099-0001.json": vulnEntry,
-		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","aliases":["CVE-2099-0001"]}]`,
-		"index/modules.json":   `[{"path":"example.com/vuln","vulns":[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","fixed":"1.2.4"}]}]`,
-		"index/db.json":        `{"modified":"2099-01-02T00:00:00Z"}`,
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-			t.Fatal(err)
-		}
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
-		zw.Write([]byte(data))
-		zw.Close()
-		if err := os.WriteFile(p, []byte(data), 0o666); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p+".gz", gz.Bytes(), 0o666); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
-}
-
 // TestPolicyVulnerability: a version stored before its vulnerability was
 // known is refused once modvault mirrors a database that lists it
 // (--vuln-action deny), with the ID and the fix; the fixed version is
@@ -256,7 +222,7 @@ func TestPolicyVulnerability(t *testing.T) {
 	// Today: the database lists it.
 	dbDir := t.TempDir()
 	cfg := policyConfig(up, storage, policy.Config{VulnAction: policy.Deny})
-	cfg.VulnDB = writeVulnDB(t, dbDir)
+	cfg.VulnDB = proxytest.WriteVulnDB(t, dbDir)
 	mv := startModvaultWith(t, cfg)
 	g2 := proxytest.NewGo(t, mv, up.GOSUMDB())
 	out, err := g2.Run("mod", "download", mod+"@v1.2.3")

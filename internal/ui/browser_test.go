@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/proxytest"
 )
 
@@ -28,6 +31,10 @@ import (
 //
 // MODVAULT_UI_SCREENSHOTS=DIR saves screenshots of the main pages there
 // (docs/ui holds the committed ones).
+
+// vulnMod is the module the test vulnerability database
+// (proxytest.WriteVulnDB) lists: vulnerable before v1.2.4.
+const vulnMod = "example.com/vuln"
 
 // chromiumPath is where Debian installs chromium; MODVAULT_CHROMIUM
 // overrides it.
@@ -63,11 +70,13 @@ func browserTools(t *testing.T) (node, chromium string) {
 }
 
 // TestBrowser runs browsertest/ui.mjs in chromium against a real modvault
-// (app.New) with a metadata index and access control, holding a public
-// module and a private one of alice's: search, open a version, copy its
-// go.sum lines, filter the events, the private module hidden from an
-// anonymous visitor and shown to alice once she signs in, keyboard use,
-// pages without JavaScript, and a phone's screen.
+// (app.New) with a metadata index, access control and a policy, holding
+// a public module, a vulnerable one and a private one of alice's: search,
+// open a version, copy its go.sum lines, the policy's verdicts with the
+// license and the vulnerability behind them, filter the events, the
+// private module hidden from an anonymous visitor and shown to alice once
+// she signs in, keyboard use, pages without JavaScript, and a phone's
+// screen.
 func TestBrowser(t *testing.T) {
 	node, chromium := browserTools(t)
 	base := startModvault(t)
@@ -96,19 +105,35 @@ func TestBrowser(t *testing.T) {
 }
 
 // startModvault runs modvault in front of a fake upstream serving
-// example.com/pub (v1.0.0, retracted by v1.2.0, v1.1.0, v1.2.0) and
-// corp.example/team/secret (v1.0.0, private: alice's alone), fetches them
-// (the private one as alice, and once anonymously, which is denied), and
-// returns its URL once the events are in the index.
+// example.com/pub (v1.0.0, retracted by v1.2.0, v1.1.0, v1.2.0; MIT),
+// example.com/vuln (v1.2.3, vulnerable, and v1.2.4; MIT), example.com/dep
+// (no license) and corp.example/team/secret (v1.0.0, private: alice's
+// alone, no license), and fetches them all (the private one as alice).
+// Then it runs modvault again over the same store with a policy: a deny
+// rule on example.com/pub v1.0.0, the test vulnerability database with
+// --vuln-action deny, and --license-allow MIT (warn); fetches the denied
+// versions, a warned one, and the private one anonymously (denied by
+// access control); and returns its URL once the licenses are detected and
+// the events are in the index.
 func startModvault(t *testing.T) string {
 	t.Helper()
+	mit, err := os.ReadFile(filepath.Join("..", "license", "testdata", "MIT.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	goMod := func(path, extra string) string { return "module " + path + "\n\ngo 1.22\n" + extra }
+	licensed := func(m proxytest.Module) proxytest.Module { m.Files["LICENSE"] = string(mit); return m }
+	vulnGo := "package vuln\n\n// Bad is vulnerable.\nfunc Bad() string { return \"bad\" }\n"
 	up := proxytest.New(t,
-		proxytest.Module{Path: pubMod, Version: "v1.0.0", Files: map[string]string{"go.mod": goMod(pubMod, ""), "p.go": "package pub\n"}},
-		proxytest.Module{Path: pubMod, Version: "v1.1.0", Files: map[string]string{"go.mod": goMod(pubMod, ""), "p.go": "package pub\n\nconst V = 1\n"}},
-		proxytest.Module{Path: pubMod, Version: "v1.2.0", Files: map[string]string{
+		licensed(proxytest.Module{Path: pubMod, Version: "v1.0.0", Files: map[string]string{"go.mod": goMod(pubMod, ""), "p.go": "package pub\n"}}),
+		licensed(proxytest.Module{Path: pubMod, Version: "v1.1.0", Files: map[string]string{"go.mod": goMod(pubMod, ""), "p.go": "package pub\n\nconst V = 1\n"}}),
+		licensed(proxytest.Module{Path: pubMod, Version: "v1.2.0", Files: map[string]string{
 			"go.mod": goMod(pubMod, "\nrequire example.com/dep v1.0.0\n\nretract v1.0.0 // Parse <b>panics</b> on empty input.\n"),
-			"p.go":   "package pub\n\nconst V = 2\n"}},
+			"p.go":   "package pub\n\nconst V = 2\n"}}),
+		licensed(proxytest.Module{Path: vulnMod, Version: "v1.2.3", Files: map[string]string{
+			"go.mod": goMod(vulnMod, "\nrequire example.com/dep v1.0.0\n"), "vuln.go": vulnGo}}),
+		licensed(proxytest.Module{Path: vulnMod, Version: "v1.2.4", Files: map[string]string{
+			"go.mod": goMod(vulnMod, "\nrequire example.com/dep v1.0.0\n"), "vuln.go": vulnGo}}),
 		proxytest.Module{Path: "example.com/dep", Version: "v1.0.0", Files: map[string]string{"go.mod": goMod("example.com/dep", ""), "d.go": "package dep\n"}},
 		proxytest.Module{Path: secretMod, Version: "v1.0.0", Files: map[string]string{"go.mod": goMod(secretMod, ""), "s.go": "package secret\n"}},
 	)
@@ -125,8 +150,9 @@ func startModvault(t *testing.T) string {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a, err := app.New(context.Background(), config.Serve{
-		Storage:         "mem://",
+	cfg := config.Serve{
+		Storage:         (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "store"))}).String(),
+		IndexDir:        dir, // kept over the restart, as beside a file:// store by default
 		Upstream:        up.URL,
 		SumDB:           []string{up.SumDBName},
 		GOSUMDB:         []config.SumDB{{Name: up.SumDBName, Key: up.SumDBKey}},
@@ -137,8 +163,56 @@ func startModvault(t *testing.T) string {
 		ListTTL:         time.Millisecond,
 		FillTimeout:     time.Minute,
 		ShutdownTimeout: time.Second,
+		VulnDBRefresh:   time.Hour,
 		Replica:         "r1",
-	}, log, "test")
+	}
+
+	// Before the policy: every version is stored.
+	base, stop := serve(t, cfg, log)
+	for _, v := range []string{"v1.0.0", "v1.1.0", "v1.2.0"} {
+		for _, ext := range []string{".info", ".mod", ".zip"} {
+			fetch(t, base, "/"+pubMod+"/@v/"+v+ext, "", http.StatusOK)
+		}
+	}
+	fetch(t, base, "/"+pubMod+"/@v/v1.1.0.zip", "", http.StatusOK) // a second download
+	for _, v := range []string{"v1.2.3", "v1.2.4"} {
+		for _, ext := range []string{".info", ".mod", ".zip"} {
+			fetch(t, base, "/"+vulnMod+"/@v/"+v+ext, "", http.StatusOK)
+		}
+	}
+	fetch(t, base, "/example.com/dep/@v/v1.0.0.info", "", http.StatusOK)
+	fetch(t, base, "/example.com/dep/@v/v1.0.0.mod", "", http.StatusOK)
+	fetch(t, base, "/"+secretMod+"/@v/v1.0.0.info", "alice", http.StatusOK)
+	fetch(t, base, "/"+secretMod+"/@v/v1.0.0.mod", "alice", http.StatusOK)
+	stop()
+
+	cfg.Policy = policy.Config{
+		Mode:          policy.Enforce,
+		Rules:         []policy.Rule{{Module: pubMod, Versions: "v1.0.0", Action: policy.Deny, Reason: "Parse panics on empty input: use v1.1.0 or later"}},
+		VulnAction:    policy.Deny,
+		LicenseAllow:  []string{"MIT"},
+		LicenseAction: policy.Warn,
+	}
+	cfg.VulnDB = proxytest.WriteVulnDB(t, filepath.Join(dir, "vulndb"))
+	base, _ = serve(t, cfg, log)
+	// The licenses of the stored zips are detected in the background.
+	waitForPage(t, base+"/ui/"+vulnMod+"@v1.2.3", "", "<li>MIT <small>(LICENSE)</small></li>")
+	fetch(t, base, "/"+pubMod+"/@v/v1.0.0.zip", "", http.StatusForbidden)   // the deny rule
+	fetch(t, base, "/"+vulnMod+"/@v/v1.2.3.zip", "", http.StatusForbidden)  // the vulnerability
+	fetch(t, base, "/example.com/dep/@v/v1.0.0.zip", "", http.StatusOK)     // warned: no license
+	fetch(t, base, "/"+secretMod+"/@v/v1.0.0.zip", "alice", http.StatusOK)  // warned: no license
+	fetch(t, base, "/"+secretMod+"/@v/v1.0.0.zip", "", http.StatusNotFound) // denied: an event
+	// The events are written in the background: wait for the last ones.
+	waitForPage(t, base+"/ui/events?result=warned&module="+url.QueryEscape(secretMod), "alice", `<span class="result warned">`)
+	waitForPage(t, base+"/ui/events?result=denied&module="+url.QueryEscape(secretMod), "alice", `class="refused"`)
+	return base
+}
+
+// serve runs modvault with cfg and returns its URL and a function that
+// stops it (also called at the end of the test, if it was not).
+func serve(t *testing.T, cfg config.Serve, log *slog.Logger) (base string, stop func()) {
+	t.Helper()
+	a, err := app.New(context.Background(), cfg, log, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,18 +223,51 @@ func startModvault(t *testing.T) string {
 	srv := &http.Server{Handler: a.Handler, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	base := "http://" + ln.Addr().String()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("serve: %v", err)
+			}
+			if err := a.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
+}
 
-	fetch := func(path, user string, want int) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+// fetch GETs base+path as user ("" or "alice") and fails t unless it
+// answers want.
+func fetch(t *testing.T, base, path, user string, want int) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user == "alice" {
+		req.SetBasicAuth("alice", alicePassword)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s as %q: %d %s; want %d", path, user, resp.StatusCode, body, want)
+	}
+}
+
+// waitForPage GETs u as user until it answers 200 holding want, for up
+// to 30 seconds.
+func waitForPage(t *testing.T, u, user, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,41 +280,12 @@ func startModvault(t *testing.T) string {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("GET %s as %q: %d %s; want %d", path, user, resp.StatusCode, body, want)
-		}
-	}
-	for _, v := range []string{"v1.0.0", "v1.1.0", "v1.2.0"} {
-		for _, ext := range []string{".info", ".mod", ".zip"} {
-			fetch("/"+pubMod+"/@v/"+v+ext, "", http.StatusOK)
-		}
-	}
-	fetch("/"+pubMod+"/@v/v1.1.0.zip", "", http.StatusOK) // a second download
-	fetch("/example.com/dep/@v/v1.0.0.info", "", http.StatusOK)
-	fetch("/example.com/dep/@v/v1.0.0.mod", "", http.StatusOK)
-	fetch("/"+secretMod+"/@v/v1.0.0.info", "alice", http.StatusOK)
-	fetch("/"+secretMod+"/@v/v1.0.0.mod", "alice", http.StatusOK)
-	fetch("/"+secretMod+"/@v/v1.0.0.zip", "alice", http.StatusOK)
-	fetch("/"+secretMod+"/@v/v1.0.0.zip", "", http.StatusNotFound) // denied: an event
-
-	// The events are written in the background: wait for the denial.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequest(http.MethodGet, base+"/ui/events?result=denied", nil)
-		req.SetBasicAuth("alice", alicePassword)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(body), `class="refused"`) {
-			break
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the denied request is not in the events after 30s: %d\n%s", resp.StatusCode, body)
+			t.Fatalf("%s lacks %s after 30s: %d\n%s", u, want, resp.StatusCode, body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return base
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // results are the values of the result filter.
-var results = []string{index.ResultHit, index.ResultFilled, index.ResultNotFound, index.ResultDenied, index.ResultError}
+var results = []string{index.ResultHit, index.ResultFilled, index.ResultNotFound, index.ResultDenied, index.ResultError,
+	index.ResultWarned, index.ResultReport}
 
 // eventsPage is the data of /ui/events.
 type eventsPage struct {

@@ -79,9 +79,11 @@ type Options struct {
 	// Decide returns the policy's decision on a version.
 	Decide func(ctx context.Context, mv module.Version) policy.Decision
 	// Vulns returns the known vulnerabilities of a version
-	// (vulndb.DB.Vulns).
+	// (vulndb.DB.Vulns): empty if none, nil if unknown (no database
+	// loaded yet).
 	Vulns func(ctx context.Context, mv module.Version) []vulndb.Finding
-	// Licenses returns the licenses found in a version's zip.
+	// Licenses returns the licenses found in a version's zip: empty if
+	// it has no license file, nil if they are unknown (not detected yet).
 	Licenses func(ctx context.Context, mv module.Version) []license.License
 	// Ready reports the health of the store and the upstream, as /readyz
 	// does: a few lines of text, and whether modvault can serve.

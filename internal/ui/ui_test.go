@@ -535,6 +535,44 @@ func TestVersionPage(t *testing.T) {
 	}
 }
 
+// TestVersionPageUnknownInputs: licenses not detected yet and
+// vulnerabilities without a database loaded (nil) are not reported as no
+// license file and no known vulnerability (empty).
+func TestVersionPageUnknownInputs(t *testing.T) {
+	f := newFixture(t, ui.Options{
+		Licenses: func(_ context.Context, mv module.Version) []license.License {
+			if mv.Version == "v1.2.0" {
+				return []license.License{}
+			}
+			return nil
+		},
+		Vulns: func(_ context.Context, mv module.Version) []vulndb.Finding {
+			if mv.Version == "v1.2.0" {
+				return []vulndb.Finding{}
+			}
+			return nil
+		},
+	})
+	body := f.page(t, "/ui/"+pubMod+"@v1.2.0", "")
+	mustContain(t, "the page of a version without a license file or vulnerability", body,
+		`<p class="warn">No license file found.</p>`, `<p class="ok">No known vulnerabilities.</p>`)
+	body = f.page(t, "/ui/"+pubMod+"@v1.1.0", "")
+	mustContain(t, "the page of a version whose licenses and vulnerabilities are unknown", body,
+		`<p class="muted">Not detected yet.</p>`, `<p class="muted">Unknown: the vulnerability database is not loaded yet.</p>`)
+	mustNotContain(t, "the page of a version whose licenses and vulnerabilities are unknown", body,
+		"No license file found", "No known vulnerabilities")
+}
+
+// TestEventsFilterPolicyResults: the events filter offers the policy's
+// warned and report results.
+func TestEventsFilterPolicyResults(t *testing.T) {
+	f := newFixture(t, ui.Options{})
+	for _, r := range []string{"warned", "report"} {
+		body := f.page(t, "/ui/events?result="+r, "")
+		mustContain(t, "/ui/events?result="+r, body, "<option selected>"+r+"</option>")
+	}
+}
+
 func TestWithoutOptionalInputs(t *testing.T) {
 	f := newFixture(t, ui.Options{ReadMod: func(context.Context, module.Version) ([]byte, error) { return nil, fs.ErrNotExist }})
 	body := f.page(t, "/ui/"+pubMod+"@v1.2.0", "")

@@ -28,8 +28,10 @@ type versionPage struct {
 	Verdict     *verdict
 	HasLicenses bool
 	Licenses    []license.License
+	Licensed    bool // whether the licenses are known (Licenses non-nil)
 	HasVulns    bool
 	Vulns       []vulndb.Finding
+	VulnsKnown  bool // whether a database was asked (Vulns non-nil)
 	Chart       chart
 	Downloaders []index.Downloader
 	Since       time.Time
@@ -84,9 +86,11 @@ func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	if h.opts.Licenses != nil {
 		p.HasLicenses, p.Licenses = true, h.opts.Licenses(ctx, mv)
+		p.Licensed = p.Licenses != nil
 	}
 	if h.opts.Vulns != nil {
 		p.HasVulns, p.Vulns = true, h.opts.Vulns(ctx, mv)
+		p.VulnsKnown = p.Vulns != nil
 	}
 	p.Since = since(h.opts.Now(), chartDays)
 	dl, err := h.opts.Index.VersionDownloads(ctx, mv, p.Since, recentDownloaders)

@@ -11,6 +11,7 @@ const base = process.argv[2];
 const shots = process.env.SCREENSHOTS || "";
 const pub = "example.com/pub";
 const secret = "corp.example/team/secret";
+const vuln = "example.com/vuln";
 
 function check(cond, what) {
   if (!cond) {
@@ -78,6 +79,10 @@ async function shot(page, name, fullPage = true) {
   check(await page.locator("tr.retracted", { hasText: "v1.0.0" }).count() === 1, "v1.0.0 is marked retracted");
   check((await page.locator("tr.retracted").textContent()).includes("Parse <b>panics</b>"), "the retraction's rationale is shown as text");
   check(await page.locator("tr", { hasText: "v1.2.0" }).locator(".tag.latest").count() === 1, "v1.2.0 is marked latest");
+  const denied = await page.locator("tr.retracted .verdict.deny").count() === 1 ? await page.locator("tr.retracted").textContent() : "";
+  check(denied.includes("Parse panics on empty input: use v1.1.0 or later (policy-rule deny example.com/pub v1.0.0)"),
+    "v1.0.0's policy column says deny, with the rule's reason");
+  check(await page.locator("tr", { hasText: "v1.1.0" }).locator(".verdict.allow").count() === 1, "v1.1.0's policy column says allow");
   await shot(page, "module");
 
   await Promise.all([page.waitForURL(base + "/ui/" + pub + "@v1.1.0"), page.locator("a", { hasText: /^v1\.1\.0$/ }).click()]);
@@ -91,6 +96,19 @@ async function shot(page, name, fullPage = true) {
   check(await page.locator("#verify + p").textContent().then((s) => s.startsWith("Verified in the checksum database")), "the version was verified");
   await page.goto(base + "/ui/" + pub + "@v1.2.0");
   check(await page.locator("ul.requires a", { hasText: "example.com/dep v1.0.0" }).count() === 1, "the go.mod's requirement is a link");
+
+  // A vulnerable version, stored before the policy: its license, the
+  // vulnerability (linked) and the policy's verdict.
+  await page.goto(base + "/ui/" + vuln);
+  await Promise.all([page.waitForURL(base + "/ui/" + vuln + "@v1.2.3"), page.locator("a", { hasText: /^v1\.2\.3$/ }).click()]);
+  check((await page.locator("section[aria-labelledby=licenses] li").allTextContents()).join("; ") === "MIT (LICENSE)", "the version page shows its MIT license");
+  const link = page.locator("ul.vulns li.bad a");
+  check(await link.textContent() === "GO-2099-0001" && await link.getAttribute("href") === "https://example.com/vuln/GO-2099-0001",
+    "the version page links the vulnerability GO-2099-0001");
+  check((await page.locator("ul.vulns li").textContent()).includes("Fixed in v1.2.4."), "the vulnerability's fix is named");
+  const verdict = await page.locator("section[aria-labelledby=policy] p").textContent();
+  check(await page.locator("section[aria-labelledby=policy] .verdict.deny").count() === 1 && verdict.includes("GO-2099-0001 (fixed in v1.2.4)"),
+    "the version page shows the policy's deny verdict and why: " + verdict);
   await shot(page, "version");
 
   // The private module: 404, the same bytes as an unknown module.
@@ -111,10 +129,14 @@ async function shot(page, name, fullPage = true) {
   const mods = await page.locator("table.events tbody tr td.path").allTextContents();
   check(results.length > 0 && results.every((r) => r === "filled") && mods.every((m) => m.startsWith(pub + "@")),
     "filtering by module and result lists only that module's fills: " + results.length);
+  await page.goto(base + "/ui/events?result=warned");
+  const warned = await page.locator("table.events tbody tr").allTextContents();
+  check(warned.length === 1 && warned[0].includes("example.com/dep@v1.0.0") && warned[0].includes("UNKNOWN"),
+    "the warned filter lists the policy's warning on the unlicensed dependency, and not the private module's: " + warned.length);
 
   // Phone: nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(base + "/ui/" + pub + "@v1.2.0");
+  await page.goto(base + "/ui/" + vuln + "@v1.2.3");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, "the version page fits a phone's width (overflow " + overflow + "px)");
   await shot(page, "version-phone");
@@ -152,8 +174,10 @@ async function shot(page, name, fullPage = true) {
   await page.goto(base + "/ui/search?q=corp");
   check(await page.locator("table.modules a", { hasText: secret }).count() === 1, "alice finds the private module");
   await page.goto(base + "/ui/events?result=denied");
-  const refused = page.locator("table.events tbody tr.refused");
-  check(await refused.count() === 1 && (await refused.textContent()).includes(secret), "alice sees the anonymous request for her module, highlighted as refused");
+  const refused = page.locator("table.events tbody tr.refused", { hasText: secret });
+  check(await refused.count() === 1 && (await refused.textContent()).includes("anonymous"), "alice sees the anonymous request for her module, highlighted as refused");
+  await page.goto(base + "/ui/events?result=warned");
+  check(await page.locator("table.events tbody tr", { hasText: secret }).count() === 1, "alice sees the policy's warning on her module");
   await page.goto(base + "/ui/events");
   await shot(page, "events");
   await ctx.close();

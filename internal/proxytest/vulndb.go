@@ -1,0 +1,44 @@
+package proxytest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// VulnEntry is the test vulnerability database's entry, in the Go
+// vulnerability database's real format (OSV 1.3.1): example.com/vuln
+// before v1.2.4, in its function Bad, with a link to its page.
+const VulnEntry = `{"schema_version":"1.3.1","id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","published":"2099-01-01T00:00:00Z","aliases":["CVE-2099-0001"],"summary":"Bad does bad things in example.com/vuln","details":"Calling Bad is bad.","affected":[{"package":{"name":"example.com/vuln","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.2.4"}]}],"ecosystem_specific":{"imports":[{"path":"example.com/vuln","symbols":["Bad"]}]}}],"references":[{"type":"FIX","url":"https://example.com/vuln/commit/1"}],"database_specific":{"url":"https://example.com/vuln/GO-2099-0001","review_status":"REVIEWED"}}`
+
+// WriteVulnDB writes a vulnerability database in the v1 layout holding
+// VulnEntry under dir, every file plain and gzipped, and returns its
+// file:// URL (a --vulndb source).
+func WriteVulnDB(t testing.TB, dir string) string {
+	t.Helper()
+	for name, data := range map[string]string{
+		"ID/GO-2099-0001.json": VulnEntry,
+		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","aliases":["CVE-2099-0001"]}]`,
+		"index/modules.json":   `[{"path":"example.com/vuln","vulns":[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","fixed":"1.2.4"}]}]`,
+		"index/db.json":        `{"modified":"2099-01-02T00:00:00Z"}`,
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte(data))
+		zw.Close()
+		if err := os.WriteFile(p, []byte(data), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+".gz", gz.Bytes(), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+}

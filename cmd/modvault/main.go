@@ -31,6 +31,7 @@ import (
 	"github.com/modvault/modvault/internal/app"
 	"github.com/modvault/modvault/internal/audit"
 	"github.com/modvault/modvault/internal/config"
+	"github.com/modvault/modvault/internal/logwrite"
 	"github.com/modvault/modvault/internal/store"
 )
 
@@ -89,7 +90,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	log := newLogger(stderr, cfg)
+	// The request log is buffered (flushed every 100 ms): a line per
+	// request then costs no write(2) of its own.
+	logOut := logwrite.New(stderr, 0, 0)
+	defer logOut.Close()
+	log := newLogger(logOut, cfg)
 	// go-redis logs through a logger of its own; send it to ours.
 	redis.SetLogger(redisLogger{log})
 	a, err := app.New(ctx, cfg, log, shortVersion())

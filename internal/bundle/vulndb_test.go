@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/modvault/modvault/internal/bundle"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/policy"
+	"github.com/modvault/modvault/internal/proxytest"
 	"github.com/modvault/modvault/internal/vulndb"
 )
 
@@ -29,22 +27,12 @@ const bEntry = `{"schema_version":"1.3.1","id":"GO-2099-0007","modified":"2099-0
 // modified, and returns its file:// URL.
 func writeVulnDB(t *testing.T, modified string, entry string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, data := range map[string]string{
+	return proxytest.WriteVulnDBFiles(t, t.TempDir(), map[string]string{
 		"ID/GO-2099-0007.json": entry,
 		"index/vulns.json":     `[{"id":"GO-2099-0007","modified":"` + modified + `","aliases":["CVE-2099-0007"]}]`,
 		"index/modules.json":   `[{"path":"example.com/b","vulns":[{"id":"GO-2099-0007","modified":"` + modified + `","fixed":"1.1.0"}]}]`,
 		"index/db.json":        `{"modified":"` + modified + `"}`,
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o666); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	})
 }
 
 // TestVulnDBTravels: the connected side's mirror of the vulnerability

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -128,22 +127,12 @@ func getWithHeader(b *testing.B, c *http.Client, url string) (int64, string) {
 // example.com/bench before v1.0.0, and returns its file:// URL.
 func writeBenchVulnDB(b *testing.B) string {
 	entry := strings.ReplaceAll(strings.ReplaceAll(proxytest.VulnEntry, "example.com/vuln", "example.com/bench"), `"fixed":"1.2.4"`, `"fixed":"1.0.0"`)
-	dir := b.TempDir()
-	for name, data := range map[string]string{
+	return proxytest.WriteVulnDBFiles(b, b.TempDir(), map[string]string{
 		"ID/GO-2099-0001.json": entry,
 		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z"}]`,
 		"index/modules.json":   `[{"path":"example.com/bench","vulns":[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","fixed":"1.0.0"}]}]`,
 		"index/db.json":        `{"modified":"2099-01-02T00:00:00Z"}`,
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o666); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	})
 }
 
 // benchWarm fills one version through modvault, whose zip holds a file of

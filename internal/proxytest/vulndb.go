@@ -19,12 +19,20 @@ const VulnEntry = `{"schema_version":"1.3.1","id":"GO-2099-0001","modified":"209
 // file:// URL (a --vulndb source).
 func WriteVulnDB(t testing.TB, dir string) string {
 	t.Helper()
-	for name, data := range map[string]string{
+	return WriteVulnDBFiles(t, dir, map[string]string{
 		"ID/GO-2099-0001.json": VulnEntry,
 		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","aliases":["CVE-2099-0001"]}]`,
 		"index/modules.json":   `[{"path":"example.com/vuln","vulns":[{"id":"GO-2099-0001","modified":"2099-01-02T00:00:00Z","fixed":"1.2.4"}]}]`,
 		"index/db.json":        `{"modified":"2099-01-02T00:00:00Z"}`,
-	} {
+	})
+}
+
+// WriteVulnDBFiles writes files (paths in the v1 layout, such as
+// "index/db.json", to their JSON) under dir, each plain and gzipped, and
+// returns dir's file:// URL.
+func WriteVulnDBFiles(t testing.TB, dir string, files map[string]string) string {
+	t.Helper()
+	for name, data := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 			t.Fatal(err)

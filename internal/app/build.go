@@ -166,6 +166,10 @@ func (a *App) newUpstream(version string) error {
 	return nil
 }
 
+// verifierWritesTimeout bounds how long Close waits for a verifier's
+// background writes; what is not written then is fetched again later.
+const verifierWritesTimeout = 10 * time.Second
+
 // newVerifiers makes a verifier for each checksum database with a key.
 func (a *App) newVerifiers() error {
 	for _, db := range a.cfg.GOSUMDB {
@@ -178,6 +182,14 @@ func (a *App) newVerifiers() error {
 			return fmt.Errorf("gosumdb: %w", err)
 		}
 		a.verifiers = append(a.verifiers, v)
+		// Before the store closes: the tiles and lookups the verifier
+		// authenticated are written in the background.
+		a.onClose(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), verifierWritesTimeout)
+			defer cancel()
+			v.WaitWrites(ctx)
+			return nil
+		})
 		a.log.Info("verifying modules before storing them", "sumdb", v.Name(), "not_verified", a.cfg.GONOSUMDB)
 	}
 	if len(a.verifiers) == 0 {

@@ -130,7 +130,10 @@ func TestVerifierStopsOnFork(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A new verifier (a restart) over the same store meets a forked tree.
+	// A new verifier (a restart, after the first one's background writes,
+	// as modvault's Close waits for them) over the same store meets a
+	// forked tree.
+	first.WaitWrites(ctx)
 	d.forked.Store(true)
 	v := newTestVerifier(t, d, st)
 	err = v.Check(ctx, "example.com/other", "v1.0.0", "h1:1"+strings.Repeat("A", 42))

@@ -270,9 +270,11 @@ func TestRefreshRefusesAHeadNotSignedByTheKey(t *testing.T) {
 	}
 	ctx := context.Background()
 	d.grow(t, 2)
-	if err := newTestVerifier(t, d, st).Refresh(ctx); err != nil {
+	first := newTestVerifier(t, d, st)
+	if err := first.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
+	first.WaitWrites(ctx) // its tiles are written in the background
 	before := snapshot(t, st)
 	up := upstream.New([]upstream.Proxy{{URL: impostor.URL}}, upstream.Options{})
 	v, err := NewVerifier(d.vkey, up, st, slog.New(slog.NewTextHandler(io.Discard, nil)))

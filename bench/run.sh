@@ -54,13 +54,11 @@ REV=${REV:-}
 FROM_STORE=${FROM_STORE:-}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench/run.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 PATH=$PATH:/usr/sbin:/sbin
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() {
-	printf 'bench/run.sh: %s\n' "$*" >&2
-	exit 1
-}
 need() {
 	command -v "$1" >/dev/null 2>&1 ||
 		die "$1 not found; install it with: apt-get install -y --no-install-recommends $2"
@@ -107,54 +105,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# stop PID: ends one process this script started, waits for it and forgets
-# its id (which may be reused once it is gone).
-stop() {
-	local pid=$1 i rest=()
-	if kill "$pid" 2>/dev/null; then
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	for i in "${PIDS[@]}"; do
-		if [[ $i != "$pid" ]]; then rest+=("$i"); fi
-	done
-	PIDS=("${rest[@]}")
-}
 
-median() {
-	sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.2f", a / b }'; }
-vmhwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
 
-# free_port prints a loopback TCP port that nothing listens on now.
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
 
-# wait_http URL: waits up to 30 s for URL to answer 200.
-wait_http() {
-	local i
-	for ((i = 0; i < 300; i++)); do
-		curl -sf -o /dev/null --max-time 1 "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 MV_PID=0 MV_URL=""
 # start_modvault STORE_DIR LOG: starts modvault in front of the upstream.

@@ -2,16 +2,12 @@ package policy_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/modvault/modvault/internal/proxytest"
 	"github.com/modvault/modvault/internal/store"
 	"github.com/modvault/modvault/internal/vulndb"
 )
@@ -33,91 +29,11 @@ const entryWithdrawn = `{"schema_version":"1.3.1","id":"GO-2099-0003","modified"
 // than the others (the database's second state).
 const entryLater = `{"schema_version":"1.3.1","id":"GO-2099-0006","modified":"2099-02-01T00:00:00Z","published":"2099-02-01T00:00:00Z","summary":"example.com/ok is not","details":"Later.","affected":[{"package":{"name":"example.com/ok","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.1"}]}]}]}`
 
-// writeDB writes a database of entries in the v1 layout into dir (plain
-// .json files, which a file:// source reads), with the indexes computed as
-// the Go database's generator computes them.
+// writeDB writes a database of entries in the v1 layout into dir
+// (proxytest.WriteVulnDBEntries).
 func writeDB(t testing.TB, dir string, entries ...string) {
 	t.Helper()
-	type event struct{ Fixed string }
-	type osv struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Aliases  []string  `json:"aliases"`
-		Affected []struct {
-			Package struct{ Name string } `json:"package"`
-			Ranges  []struct{ Events []event }
-		} `json:"affected"`
-	}
-	type modVuln struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Fixed    string    `json:"fixed,omitempty"`
-	}
-	type vuln struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Aliases  []string  `json:"aliases,omitempty"`
-	}
-	var latest time.Time
-	var vulns []vuln
-	modules := map[string][]modVuln{}
-	for _, text := range entries {
-		var e osv
-		if err := json.Unmarshal([]byte(text), &e); err != nil {
-			t.Fatal(err)
-		}
-		if e.Modified.After(latest) {
-			latest = e.Modified
-		}
-		vulns = append(vulns, vuln{e.ID, e.Modified, e.Aliases})
-		for _, a := range e.Affected {
-			fix := ""
-			for _, r := range a.Ranges {
-				for _, ev := range r.Events {
-					if ev.Fixed != "" {
-						fix = ev.Fixed
-					}
-				}
-			}
-			modules[a.Package.Name] = append(modules[a.Package.Name], modVuln{e.ID, e.Modified, fix})
-		}
-		writeFile(t, dir, "ID/"+e.ID+".json", []byte(text))
-	}
-	type mod struct {
-		Path  string    `json:"path"`
-		Vulns []modVuln `json:"vulns"`
-	}
-	var mods []mod
-	for p, vs := range modules {
-		mods = append(mods, mod{p, vs})
-	}
-	slices.SortFunc(mods, func(a, b mod) int { return strings.Compare(a.Path, b.Path) })
-	slices.SortFunc(vulns, func(a, b vuln) int { return strings.Compare(a.ID, b.ID) })
-	writeJSON(t, dir, "index/modules.json", mods)
-	writeJSON(t, dir, "index/vulns.json", vulns)
-	writeJSON(t, dir, "index/db.json", struct {
-		Modified time.Time `json:"modified"`
-	}{latest})
-}
-
-func writeJSON(t testing.TB, dir, name string, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, name, b)
-}
-
-func writeFile(t testing.TB, dir, name string, data []byte) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o666); err != nil {
-		t.Fatal(err)
-	}
+	proxytest.WriteVulnDBEntries(t, dir, entries...)
 }
 
 func fileURL(dir string) string {

@@ -3,10 +3,14 @@ package proxytest
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // VulnEntry is the test vulnerability database's entry, in the Go
@@ -49,4 +53,85 @@ func WriteVulnDBFiles(t testing.TB, dir string, files map[string]string) string 
 		}
 	}
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+}
+
+// WriteVulnDBEntries writes a database of entries (OSV JSON) in the v1
+// layout into dir, every file plain and gzipped, with the indexes computed
+// as the Go database's generator computes them, and returns dir.
+func WriteVulnDBEntries(t testing.TB, dir string, entries ...string) string {
+	t.Helper()
+	type event struct {
+		Introduced string `json:"introduced"`
+		Fixed      string `json:"fixed"`
+	}
+	type osv struct {
+		ID       string    `json:"id"`
+		Modified time.Time `json:"modified"`
+		Aliases  []string  `json:"aliases"`
+		Affected []struct {
+			Package struct{ Name string } `json:"package"`
+			Ranges  []struct{ Events []event }
+		} `json:"affected"`
+	}
+	type modVuln struct {
+		ID       string    `json:"id"`
+		Modified time.Time `json:"modified"`
+		Fixed    string    `json:"fixed,omitempty"`
+	}
+	type vuln struct {
+		ID       string    `json:"id"`
+		Modified time.Time `json:"modified"`
+		Aliases  []string  `json:"aliases,omitempty"`
+	}
+	var latest time.Time
+	var vulns []vuln
+	modules := map[string][]modVuln{}
+	for _, text := range entries {
+		var e osv
+		if err := json.Unmarshal([]byte(text), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Modified.After(latest) {
+			latest = e.Modified
+		}
+		vulns = append(vulns, vuln{e.ID, e.Modified, e.Aliases})
+		for _, a := range e.Affected {
+			fix := ""
+			for _, r := range a.Ranges {
+				for _, ev := range r.Events {
+					if ev.Fixed != "" {
+						fix = ev.Fixed // the last one: enough for these entries
+					}
+				}
+			}
+			modules[a.Package.Name] = append(modules[a.Package.Name], modVuln{e.ID, e.Modified, fix})
+		}
+		WriteVulnDBFiles(t, dir, map[string]string{"ID/" + e.ID + ".json": text})
+	}
+	type module struct {
+		Path  string    `json:"path"`
+		Vulns []modVuln `json:"vulns"`
+	}
+	var mods []module
+	for p, vs := range modules {
+		mods = append(mods, module{p, vs})
+	}
+	slices.SortFunc(mods, func(a, b module) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(vulns, func(a, b vuln) int { return strings.Compare(a.ID, b.ID) })
+	writeVulnDBJSON(t, dir, "index/modules.json", mods)
+	writeVulnDBJSON(t, dir, "index/vulns.json", vulns)
+	writeVulnDBJSON(t, dir, "index/db.json", struct {
+		Modified time.Time `json:"modified"`
+	}{latest})
+	return dir
+}
+
+// writeVulnDBJSON writes v as JSON to name under dir, plain and gzipped.
+func writeVulnDBJSON(t testing.TB, dir, name string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	WriteVulnDBFiles(t, dir, map[string]string{name: string(b)})
 }

@@ -3,13 +3,9 @@ package vulndb_test
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/modvault/modvault/internal/proxytest"
 )
 
 // The test database: entries in the Go vulnerability database's real
@@ -35,103 +31,17 @@ const entryStdlib = `{"schema_version":"1.3.1","id":"GO-2099-0005","modified":"2
 
 var testEntries = []string{entryFixed, entryLastAffected, entryWithdrawn, entryPseudo, entryStdlib}
 
-// writeDB writes a database of entries in the v1 layout into dir, every
-// file plain and gzipped, with the indexes computed as the Go database's
-// generator computes them, and returns dir.
+// writeDB writes a database of entries in the v1 layout into dir
+// (proxytest.WriteVulnDBEntries) and returns dir.
 func writeDB(t testing.TB, dir string, entries ...string) string {
 	t.Helper()
-	type event struct {
-		Introduced string `json:"introduced"`
-		Fixed      string `json:"fixed"`
-	}
-	type osv struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Aliases  []string  `json:"aliases"`
-		Affected []struct {
-			Package struct{ Name string } `json:"package"`
-			Ranges  []struct{ Events []event }
-		} `json:"affected"`
-	}
-	type modVuln struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Fixed    string    `json:"fixed,omitempty"`
-	}
-	type vuln struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Aliases  []string  `json:"aliases,omitempty"`
-	}
-	var latest time.Time
-	var vulns []vuln
-	modules := map[string][]modVuln{}
-	for _, text := range entries {
-		var e osv
-		if err := json.Unmarshal([]byte(text), &e); err != nil {
-			t.Fatal(err)
-		}
-		if e.Modified.After(latest) {
-			latest = e.Modified
-		}
-		vulns = append(vulns, vuln{e.ID, e.Modified, e.Aliases})
-		for _, a := range e.Affected {
-			fix := ""
-			for _, r := range a.Ranges {
-				for _, ev := range r.Events {
-					if ev.Fixed != "" {
-						fix = ev.Fixed // the last one: enough for these entries
-					}
-				}
-			}
-			modules[a.Package.Name] = append(modules[a.Package.Name], modVuln{e.ID, e.Modified, fix})
-		}
-		writeFile(t, dir, "ID/"+e.ID+".json", []byte(text))
-	}
-	type module struct {
-		Path  string    `json:"path"`
-		Vulns []modVuln `json:"vulns"`
-	}
-	var mods []module
-	for p, vs := range modules {
-		mods = append(mods, module{p, vs})
-	}
-	slices.SortFunc(mods, func(a, b module) int { return strings.Compare(a.Path, b.Path) })
-	slices.SortFunc(vulns, func(a, b vuln) int { return strings.Compare(a.ID, b.ID) })
-	writeJSON(t, dir, "index/modules.json", mods)
-	writeJSON(t, dir, "index/vulns.json", vulns)
-	writeJSON(t, dir, "index/db.json", struct {
-		Modified time.Time `json:"modified"`
-	}{latest})
-	return dir
-}
-
-func writeJSON(t testing.TB, dir, name string, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, name, b)
+	return proxytest.WriteVulnDBEntries(t, dir, entries...)
 }
 
 // writeFile writes name and name.gz under dir.
 func writeFile(t testing.TB, dir, name string, data []byte) {
 	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(data)
-	zw.Close()
-	if err := os.WriteFile(p+".gz", buf.Bytes(), 0o666); err != nil {
-		t.Fatal(err)
-	}
+	proxytest.WriteVulnDBFiles(t, dir, map[string]string{name: string(data)})
 }
 
 func gunzip(t *testing.T, b []byte) []byte {

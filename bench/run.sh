@@ -14,6 +14,11 @@
 #      latency, modvault/nginx ratios, and the targets of issue 16 (.info
 #      ≥ 0.9× nginx's req/s, .mod ≥ 0.85×, small zip ≥ 0.75×, p99 ≤ 1.25×).
 #      Both log every request to a file: modvault at its default level.
+#      Beside them, the reference servers of bench/refserver (REFS): the same
+#      files answered from memory by a bare Go net/http handler and by a bare
+#      fasthttp handler, each with a buffered request log and nothing else,
+#      so that each run shows which part of the gap to nginx is the HTTP
+#      server and which part is modvault's own work.
 #   4. Peak RSS (VmHWM) of modvault during the cold fills and while serving.
 #
 # Everything listens on 127.0.0.1 only. The upstream is the first entry of
@@ -28,6 +33,9 @@
 #   CONNS      wrk connections                               (default 32)
 #   THREADS    wrk threads                                   (default 2)
 #   NGINX_WORKERS  nginx worker_processes                    (default auto)
+#   REFS       reference servers of bench/refserver to run beside modvault
+#              and nginx ("nethttp fasthttp", the default; "" for none;
+#              building them fetches fasthttp through the Go module proxy)
 #   UPSTREAM   upstream proxy URL     (default: first entry of go env GOPROXY)
 #   REV        build modvault from this git revision (git archive, read-only
 #              on the repository) instead of the working tree, e.g. REV=HEAD
@@ -48,6 +56,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
+REFS=${REFS-nethttp fasthttp}
 KEEP=${KEEP:-0}
 RESULTS=${RESULTS:-}
 REV=${REV:-}
@@ -67,6 +76,9 @@ need go golang
 need nginx nginx-light
 need wrk wrk
 need curl curl
+for r in $REFS; do
+	[[ $r == nethttp || $r == fasthttp ]] || die "REFS: unknown reference server $r (want nethttp, fasthttp)"
+done
 for v in COLD_RUNS ROUNDS CONNS THREADS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: want a positive integer"
 done
@@ -241,6 +253,10 @@ if [[ -n $REV ]]; then
 	git -C "$ROOT" archive --format=tar "$rev" | tar -x -C "$src"
 fi
 (cd "$src" && go build -o "$WORK/modvault" ./cmd/modvault)
+if [[ -n $REFS ]]; then
+	log "building bench/refserver"
+	(cd "$ROOT/bench/refserver" && go build -o "$WORK/refserver" .)
+fi
 
 NZIPS=$(awk '/^require \(/ { r = 1; next } r && /^\)/ { r = 0 } r && NF >= 2 { n++ } /^require [^(]/ { n++ } END { print n }' "$ROOT/bench/coldmod/go.mod")
 
@@ -296,12 +312,21 @@ done
 
 start_modvault "$STORE" "$WORK/modvault-warm.log"
 start_nginx "$STORE"
+declare -A BASE=([modvault]=$MV_URL [nginx]=$NGX_URL)
+SERVERS=(modvault nginx)
+for r in $REFS; do
+	port=$(free_port)
+	"$WORK/refserver" -server "$r" -listen "127.0.0.1:$port" -root "$STORE" -log "$WORK/$r.log" 2>"$WORK/$r.err" &
+	PIDS+=($!)
+	BASE[$r]="http://127.0.0.1:$port"
+	SERVERS+=("$r")
+	wait_http "${BASE[$r]}/$INFO_PATH" || die "refserver -server $r did not start: $(tail -5 "$WORK/$r.err")"
+done
 for p in "${PATHS[@]}"; do
-	curl -sf --max-time 30 -o "$WORK/via-modvault" "$MV_URL/$p"
-	curl -sf --max-time 30 -o "$WORK/via-nginx" "$NGX_URL/$p"
-	if ! cmp -s "$WORK/via-modvault" "$STORE/$p" || ! cmp -s "$WORK/via-nginx" "$STORE/$p"; then
-		die "modvault and nginx do not both serve the stored bytes of $p"
-	fi
+	for srv in "${SERVERS[@]}"; do
+		curl -sf --max-time 30 -o "$WORK/via-$srv" "${BASE[$srv]}/$p"
+		cmp -s "$WORK/via-$srv" "$STORE/$p" || die "$srv does not serve the stored bytes of $p"
+	done
 done
 
 # 2. Warm download: modvault with a full store vs nginx on the same store.
@@ -325,8 +350,8 @@ done
 # 3. wrk: modvault vs nginx, alternating.
 log "wrk warm-up (not counted)"
 for kind in info mod zip32 zip; do
-	for u in "$MV_URL/${PATHS[$kind]}" "$NGX_URL/${PATHS[$kind]}"; do
-		timeout 60 wrk -t"$THREADS" -c"$CONNS" -d2s "$u" >/dev/null
+	for srv in "${SERVERS[@]}"; do
+		timeout 60 wrk -t"$THREADS" -c"$CONNS" -d2s "${BASE[$srv]}/${PATHS[$kind]}" >/dev/null
 	done
 done
 declare -A rps p50 p99
@@ -334,9 +359,13 @@ bad=0
 for ((r = 1; r <= ROUNDS; r++)); do
 	for kind in info mod zip32 zip; do
 		path=${PATHS[$kind]}
-		for srv in $( ((r % 2)) && echo modvault nginx || echo nginx modvault); do
-			base=$MV_URL
-			[[ $srv == nginx ]] && base=$NGX_URL
+		order=("${SERVERS[@]}")
+		if ((r % 2 == 0)); then # every other round in reverse order
+			order=()
+			for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[$i]}"); done
+		fi
+		for srv in "${order[@]}"; do
+			base=${BASE[$srv]}
 			res=$(bench_wrk "$base/$path") || die "wrk failed on $base/$path"
 			read -r q m l n e <<<"$res"
 			[[ -n $q ]] || die "no result from wrk on $base/$path"
@@ -416,6 +445,30 @@ hwm_max=$(printf '%s\n' "${cold_hwm[@]}" | sort -n | tail -1)
 	echo
 	echo "Per round (p99 ms): $(for k in modvault.info nginx.info modvault.mod nginx.mod modvault.zip32 nginx.zip32 modvault.zip nginx.zip; do printf '%s: %s; ' "$k" "${p99[$k]% }"; done)"
 	echo
+	if [[ -n $REFS ]]; then
+		echo "### Beside the reference servers (bench/refserver: the files from memory, a buffered log line, nothing else)"
+		echo
+		echo "Median req/s (p99 ms) of the same rounds; modvault/reference is how close modvault comes to a bare server on the same HTTP stack."
+		echo
+		head="| file |" rule="|---|"
+		for srv in "${SERVERS[@]}"; do head+=" $srv |" rule+="---:|"; done
+		for r in $REFS; do head+=" modvault / $r |" rule+="---:|"; done
+		echo "$head"
+		echo "$rule"
+		for kind in info mod zip32 zip; do
+			row="| $kind (${SIZES[$kind]} B) |"
+			for srv in "${SERVERS[@]}"; do
+				row+=" $(med "${rps[$srv.$kind]}") ($(med "${p99[$srv.$kind]}")) |"
+			done
+			for r in $REFS; do
+				row+=" $(ratio "$(med "${rps[modvault.$kind]}")" "$(med "${rps[$r.$kind]}")") |"
+			done
+			echo "$row"
+		done
+		echo
+		echo "Per round (req/s): $(for r in $REFS; do for k in info mod zip32 zip; do printf '%s: %s; ' "$r.$k" "${rps[$r.$k]% }"; done; done)"
+		echo
+	fi
 	echo "### Peak memory (VmHWM)"
 	echo
 	((COLD_RUNS == 0)) || echo "- modvault during a cold fill: max $((hwm_max / 1024)) MiB (runs, KiB: ${cold_hwm[*]})"

@@ -32,6 +32,7 @@ import (
 	"github.com/modvault/modvault/internal/audit"
 	"github.com/modvault/modvault/internal/config"
 	"github.com/modvault/modvault/internal/logwrite"
+	"github.com/modvault/modvault/internal/reqlog"
 	"github.com/modvault/modvault/internal/store"
 )
 
@@ -217,11 +218,7 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 func newLogger(w io.Writer, cfg config.Serve) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(reqlog.NewHandler(w, cfg.LogFormat == "json", &slog.HandlerOptions{Level: level}))
 }
 
 func shortVersion() string {

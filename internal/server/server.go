@@ -19,6 +19,7 @@ import (
 	"github.com/modvault/modvault/internal/httperr"
 	"github.com/modvault/modvault/internal/policy"
 	"github.com/modvault/modvault/internal/protocol"
+	"github.com/modvault/modvault/internal/reqlog"
 	"github.com/modvault/modvault/internal/route"
 	"github.com/modvault/modvault/internal/vault"
 )
@@ -153,23 +154,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.endpoint == route.Health || rec.endpoint == route.Ready || rec.endpoint == route.Metrics:
 		level = slog.LevelDebug // probes and scrapes, every few seconds
 	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
 	user := ""
 	if s.opts.User != nil {
 		user = s.opts.User(r.Context())
 	}
-	if !s.log.Enabled(r.Context(), level) {
-		return
-	}
-	// The record is made here rather than by Logger.LogAttrs, which
-	// would take the caller's program counter (runtime.Callers) on every
-	// request for a source location the request log never shows.
-	rr := slog.NewRecord(start.Add(d), level, "request", 0)
-	rr.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-		slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("cache", string(rec.source)))
-	if user != "" {
-		rr.AddAttrs(slog.String("user", user))
-	}
-	s.log.Handler().Handle(r.Context(), rr) // as Logger.LogAttrs does, the handler's error is dropped
+	reqlog.Log(r.Context(), s.log, &reqlog.Line{Time: start.Add(d), Level: level, Method: r.Method, Path: r.URL.Path,
+		Status: rec.status, Bytes: rec.bytes, Duration: d, Cache: string(rec.source), User: user})
 }
 
 // route answers a request by its route (route.Of: parsed once, by the

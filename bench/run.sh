@@ -41,6 +41,12 @@
 #              on the repository) instead of the working tree, e.g. REV=HEAD
 #   KEEP=1     keep the temporary directory (its path is printed)
 #   RESULTS    also write the summary (markdown) to this file
+#   PIN=1      for the warm part (the cold downloads are not pinned), the
+#              servers on CPU 0 and wrk on CPU 1 (taskset), with one
+#              wrk thread and one nginx worker; Go sets GOMAXPROCS to 1 from
+#              the affinity. Each program then has a core of its own, so the
+#              latencies are not those of wrk and the server taking turns
+#              on the same cores.
 #   FROM_STORE serve a copy of this already filled store directory (one
 #              kept with KEEP=1: $WORK/store) and skip the cold and warm
 #              downloads: for quick runs of the wrk part alone
@@ -57,6 +63,13 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 REFS=${REFS-nethttp fasthttp}
+PIN=${PIN:-0}
+PIN_SERVER=(env) PIN_WRK=(env) # set for the warm part below
+if [[ $PIN == 1 ]]; then
+	command -v taskset >/dev/null || die "PIN=1 needs taskset (apt package util-linux)"
+	(($(nproc) >= 2)) || die "PIN=1 needs 2 CPUs"
+	THREADS=1 NGINX_WORKERS=1
+fi
 KEEP=${KEEP:-0}
 RESULTS=${RESULTS:-}
 REV=${REV:-}
@@ -127,7 +140,7 @@ start_modvault() {
 	local store=$1 logf=$2 port
 	mkdir -p "$store" "$store.tmp"
 	port=$(free_port)
-	"$WORK/modvault" serve -listen "127.0.0.1:$port" -storage "file://$store" \
+	"${PIN_SERVER[@]}" "$WORK/modvault" serve -listen "127.0.0.1:$port" -storage "file://$store" \
 		-upstream "$UPSTREAM" -temp-dir "$store.tmp" >"$logf" 2>&1 &
 	MV_PID=$!
 	PIDS+=("$MV_PID")
@@ -176,7 +189,7 @@ http {
 }
 EOF
 	nginx -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" || die "bad nginx configuration"
-	nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
+	"${PIN_SERVER[@]}" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
 	NGX_PID=$!
 	PIDS+=("$NGX_PID")
 	NGX_URL="http://127.0.0.1:$port"
@@ -212,7 +225,7 @@ download() {
 # bench_wrk URL: one wrk run; prints "req/s p50_ms p99_ms non2xx errors".
 bench_wrk() {
 	local out
-	out=$(timeout 300 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "$1")
+	out=$(timeout 300 "${PIN_WRK[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "$1")
 	awk '
 		/Requests\/sec:/ { rps = $2 }
 		function ms(v, u) {
@@ -310,13 +323,16 @@ for kind in info mod zip32 zip; do
 	log "wrk target $kind: ${PATHS[$kind]} (${SIZES[$kind]} B)"
 done
 
+if [[ $PIN == 1 ]]; then
+	PIN_SERVER=(taskset -c 0) PIN_WRK=(taskset -c 1)
+fi
 start_modvault "$STORE" "$WORK/modvault-warm.log"
 start_nginx "$STORE"
 declare -A BASE=([modvault]=$MV_URL [nginx]=$NGX_URL)
 SERVERS=(modvault nginx)
 for r in $REFS; do
 	port=$(free_port)
-	"$WORK/refserver" -server "$r" -listen "127.0.0.1:$port" -root "$STORE" -log "$WORK/$r.log" 2>"$WORK/$r.err" &
+	"${PIN_SERVER[@]}" "$WORK/refserver" -server "$r" -listen "127.0.0.1:$port" -root "$STORE" -log "$WORK/$r.log" 2>"$WORK/$r.err" &
 	PIDS+=($!)
 	BASE[$r]="http://127.0.0.1:$port"
 	SERVERS+=("$r")
@@ -351,7 +367,7 @@ done
 log "wrk warm-up (not counted)"
 for kind in info mod zip32 zip; do
 	for srv in "${SERVERS[@]}"; do
-		timeout 60 wrk -t"$THREADS" -c"$CONNS" -d2s "${BASE[$srv]}/${PATHS[$kind]}" >/dev/null
+		timeout 60 "${PIN_WRK[@]}" wrk -t"$THREADS" -c"$CONNS" -d2s "${BASE[$srv]}/${PATHS[$kind]}" >/dev/null
 	done
 done
 declare -A rps p50 p99
@@ -403,7 +419,7 @@ hwm_max=$(printf '%s\n' "${cold_hwm[@]}" | sort -n | tail -1)
 	echo "- started: $started, finished: $(date -u '+%H:%M:%S UTC'); modvault $rev"
 	echo "- load average (1, 5, 15 min) at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- machine: $machine"
-	echo "- settings: COLD_RUNS=$COLD_RUNS ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS NGINX_WORKERS=$NGINX_WORKERS"
+	echo "- settings: COLD_RUNS=$COLD_RUNS ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS NGINX_WORKERS=$NGINX_WORKERS PIN=$PIN"
 	echo "- graph: bench/coldmod, $NZIPS module zips; wrk targets: $(for k in info mod zip32 zip; do printf '`%s` (%s B) ' "${PATHS[$k]}" "${SIZES[$k]}"; done)"
 	[[ -z $FROM_STORE ]] || echo "- store copied from $FROM_STORE: no downloads"
 	echo

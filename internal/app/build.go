@@ -326,7 +326,9 @@ func (a *App) newHandler() error {
 		opts.Catalog, opts.API = h, h
 		opts.UI = a.newUI()
 	} else {
-		opts.Catalog = catalog.New(a.store, a.log)
+		c := catalog.New(a.store, a.log)
+		c.CanRead = a.canRead()
+		opts.Catalog = c
 	}
 	copts := vault.Options{Logger: a.log, StoreFailed: m.StoreFailed}
 	if a.policy != nil {

@@ -27,7 +27,7 @@ func (a *App) newUI() *ui.Handler {
 		ReadMod: a.readMod,
 		Ready:   a.ready,
 		CanRead: a.canRead(),
-		Setup:   ui.Setup{NoSumDB: a.cfg.GONOSUMDB, Auth: a.guard != nil},
+		Setup:   ui.Setup{URL: a.cfg.PublicURL, NoSumDB: a.cfg.GONOSUMDB, Auth: a.guard != nil},
 	}
 	if len(a.cfg.GOSUMDB) > 0 && len(a.cfg.SumDB) > 0 {
 		db := a.cfg.GOSUMDB[0]

@@ -14,11 +14,18 @@
 // whose text says only that (the error, which may name the database, is
 // logged). The JSON API answers errors as {"error": "…"}; /index and
 // /catalog as text/plain, as internal/catalog does. Module paths in the
-// API's URLs are plain, not case-encoded. Access control is the caller's:
-// every answer may name private modules.
+// API's URLs are plain, not case-encoded.
+//
+// A viewer sees only the modules [Options.CanRead] lets them read, as in
+// the web UI (internal/ui): the others are left out of every listing
+// (modules, events, /catalog, /index), whose pages are still full and
+// whose cursors follow the last item shown (index.Visible), and a module
+// or version of theirs answers exactly as one the index does not hold.
+// Who may reach the API at all is the caller's (the @catalog rule).
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -35,18 +42,39 @@ import (
 // Prefix is the path under which the JSON API is served.
 const Prefix = "/api/v1/"
 
+// Options configures a [Handler]. Index is required.
+type Options struct {
+	Index *index.Index
+	// Log receives the failures of the database; nil means slog.Default().
+	Log *slog.Logger
+	// CanRead reports whether the viewer of a request (its context) may
+	// read a module path. Nil means everyone may read every module: no
+	// access control. With access control, it is auth.Auth.CanRead, as
+	// for the web UI (ui.Options.CanRead).
+	CanRead func(ctx context.Context, modulePath string) bool
+}
+
 // Handler serves the JSON API, /index and /catalog from an index.
 type Handler struct {
 	ix  *index.Index
 	log *slog.Logger
+	vis index.Visible // nil: every module
 }
 
-// New returns a Handler over ix. A nil log means slog.Default().
-func New(ix *index.Index, log *slog.Logger) *Handler {
-	if log == nil {
-		log = slog.Default()
+// New returns a Handler with opts. It panics if opts.Index is nil.
+func New(opts Options) *Handler {
+	if opts.Index == nil {
+		panic("api: no index")
 	}
-	return &Handler{ix: ix, log: log}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Handler{ix: opts.Index, log: opts.Log, vis: opts.CanRead}
+}
+
+// canRead reports whether the viewer of ctx may see module path mod.
+func (h *Handler) canRead(ctx context.Context, mod string) bool {
+	return h.vis == nil || h.vis(ctx, mod)
 }
 
 // endpoint serves one kind of request, given its query; rest is what

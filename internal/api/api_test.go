@@ -101,7 +101,7 @@ func fixture(t *testing.T, dsn string) (http.Handler, *index.Index) {
 	if err := x.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return api.New(x, nil), x
+	return api.New(api.Options{Index: x}), x
 }
 
 // get serves GET target through h.
@@ -477,7 +477,7 @@ func TestDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(x, slog.New(slog.DiscardHandler)) // the errors it logs name the file
+	h := api.New(api.Options{Index: x, Log: slog.New(slog.DiscardHandler)}) // the errors it logs name the file
 	x.Close()
 	for _, target := range []string{"/api/v1/modules", "/api/v1/modules/example.com/m", "/api/v1/versions/example.com/m@v1.0.0", "/api/v1/events", "/index", "/catalog"} {
 		w := get(h, target)

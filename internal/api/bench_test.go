@@ -34,7 +34,7 @@ func benchPath(i int) string { return fmt.Sprintf("github.com/org%d/project-%d",
 func BenchmarkAPIPages(b *testing.B) {
 	x := open(b, filepath.Join(b.TempDir(), "index.sqlite"))
 	t0 := fill(b, x)
-	h := api.New(x, nil)
+	h := api.New(api.Options{Index: x})
 	mid := t0.Add(benchModules * benchVersions / 2 * time.Second).Format(time.RFC3339)
 	midCursor, _ := module.EscapePath(benchPath(50_000))
 	for _, p := range []struct{ name, target string }{

@@ -31,14 +31,16 @@ type Event struct {
 	Bytes      int64     `json:"bytes"`
 }
 
-// serveEvents serves GET /api/v1/events?since=&until=&module=&user=&result=&cursor=&limit=.
+// serveEvents serves GET /api/v1/events?since=&until=&module=&user=&result=&cursor=&limit=:
+// the audit trail, newest first, without the events of modules the viewer
+// may not read.
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, q url.Values, _ string) {
 	f, limit, err := parseEventsQuery(q)
 	if err != nil {
 		h.badRequest(w, false, err)
 		return
 	}
-	page, err := h.ix.Events(r.Context(), f, q.Get("cursor"), limit)
+	page, err := h.ix.VisibleEvents(r.Context(), h.vis, f, q.Get("cursor"), limit)
 	if err != nil {
 		h.fail(w, r, false, err) // a bad cursor is fault.Invalid: a 400 naming it
 		return

@@ -10,14 +10,15 @@ import (
 )
 
 // serveCatalog serves GET /catalog as internal/catalog's Handler does,
-// from the index: one page of modules with their versions, as JSON.
+// from the index: one page of the modules the viewer may read, with their
+// versions, as JSON.
 func (h *Handler) serveCatalog(w http.ResponseWriter, r *http.Request, q url.Values, _ string) {
 	p, err := catalog.ParseCatalogQuery(q)
 	if err != nil {
 		h.badRequest(w, true, err)
 		return
 	}
-	page, err := h.ix.Catalog(r.Context(), p.Cursor, p.Limit)
+	page, err := h.ix.VisibleCatalog(r.Context(), h.vis, p.Cursor, p.Limit)
 	if err != nil {
 		h.fail(w, r, true, err)
 		return
@@ -31,14 +32,15 @@ func (h *Handler) serveCatalog(w http.ResponseWriter, r *http.Request, q url.Val
 }
 
 // serveIndex serves GET /index as internal/catalog's Handler does, from
-// the index: versions in the order they were stored, as JSON lines.
+// the index: the versions of the modules the viewer may read, in the
+// order they were stored, as JSON lines.
 func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request, q url.Values, _ string) {
 	p, err := catalog.ParseIndexQuery(q)
 	if err != nil {
 		h.badRequest(w, true, err)
 		return
 	}
-	entries, err := h.ix.Since(r.Context(), p.Since, p.After, p.Limit)
+	entries, err := h.ix.VisibleSince(r.Context(), h.vis, p.Since, p.After, p.Limit)
 	if err != nil {
 		h.fail(w, r, true, err)
 		return

@@ -44,15 +44,15 @@ type VersionSummary struct {
 }
 
 // serveModules serves GET /api/v1/modules?q=&cursor=&limit=: the modules
-// whose path contains q (ignoring ASCII case), a page at a time, in the
-// order and with the cursors of /catalog.
+// whose path contains q (ignoring ASCII case) that the viewer may read, a
+// page at a time, in the order and with the cursors of /catalog.
 func (h *Handler) serveModules(w http.ResponseWriter, r *http.Request, q url.Values, _ string) {
 	limit, err := parseLimit(q.Get("limit"))
 	if err != nil {
 		h.badRequest(w, false, err)
 		return
 	}
-	page, err := h.ix.SearchModules(r.Context(), q.Get("q"), q.Get("cursor"), limit)
+	page, err := h.ix.VisibleModules(r.Context(), h.vis, q.Get("q"), q.Get("cursor"), limit)
 	if err != nil {
 		h.fail(w, r, false, err) // a bad cursor is fault.Invalid: a 400 naming it
 		return
@@ -65,17 +65,19 @@ func (h *Handler) serveModules(w http.ResponseWriter, r *http.Request, q url.Val
 }
 
 // serveModule serves GET /api/v1/modules/<module>: every version of the
-// module the index holds, or 404 if none.
+// module the index holds, or 404 if none or if the viewer may not read it.
 func (h *Handler) serveModule(w http.ResponseWriter, r *http.Request, _ url.Values, path string) {
 	path, err := parseModule("module path", path)
 	if err != nil {
 		h.badRequest(w, false, err)
 		return
 	}
-	vs, err := h.ix.Versions(r.Context(), path)
-	if err != nil {
-		h.fail(w, r, false, err)
-		return
+	var vs []index.Version
+	if h.canRead(r.Context(), path) {
+		if vs, err = h.ix.Versions(r.Context(), path); err != nil {
+			h.fail(w, r, false, err)
+			return
+		}
 	}
 	if len(vs) == 0 {
 		h.error(w, false, http.StatusNotFound, "not found: module "+path+" is not in the index")

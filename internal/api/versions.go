@@ -59,14 +59,17 @@ type Proof struct {
 }
 
 // serveVersion serves GET /api/v1/versions/<module>@<version>, or 404 if
-// the index does not hold the version.
+// the index does not hold the version or the viewer may not read it.
 func (h *Handler) serveVersion(w http.ResponseWriter, r *http.Request, _ url.Values, rest string) {
 	mv, err := parseModuleVersion(rest)
 	if err != nil {
 		h.badRequest(w, false, err)
 		return
 	}
-	v, err := h.ix.Version(r.Context(), mv)
+	v, err := index.Version{}, fs.ErrNotExist
+	if h.canRead(r.Context(), mv.Path) {
+		v, err = h.ix.Version(r.Context(), mv)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		h.error(w, false, http.StatusNotFound, "not found: "+mv.String()+" is not in the index")
 		return

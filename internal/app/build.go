@@ -320,12 +320,15 @@ func (a *App) newHandler() error {
 	if a.index != nil {
 		opts.Served = a.served
 		// /catalog, /index and the JSON API read the metadata index: a
-		// page costs the same whatever the store's size.
-		h := api.New(a.index, a.log)
+		// page costs the same whatever the store's size. They show each
+		// viewer only what the UI would.
+		h := api.New(api.Options{Index: a.index, Log: a.log, CanRead: a.canRead()})
 		opts.Catalog, opts.API = h, h
 		opts.UI = a.newUI()
 	} else {
-		opts.Catalog = catalog.New(a.store, a.log)
+		c := catalog.New(a.store, a.log)
+		c.CanRead = a.canRead()
+		opts.Catalog = c
 	}
 	copts := vault.Options{Logger: a.log, StoreFailed: m.StoreFailed}
 	if a.policy != nil {

@@ -26,15 +26,13 @@ func (a *App) newUI() *ui.Handler {
 		Log:     a.log,
 		ReadMod: a.readMod,
 		Ready:   a.ready,
-		Setup:   ui.Setup{NoSumDB: a.cfg.GONOSUMDB, Auth: a.guard != nil},
+		CanRead: a.canRead(),
+		Setup:   ui.Setup{URL: a.cfg.PublicURL, NoSumDB: a.cfg.GONOSUMDB, Auth: a.guard != nil},
 	}
 	if len(a.cfg.GOSUMDB) > 0 && len(a.cfg.SumDB) > 0 {
 		db := a.cfg.GOSUMDB[0]
 		// Without its URL: the go command reaches it through this server.
 		opts.Setup.GOSUMDB = config.SumDB{Name: db.Name, Key: db.Key}.String()
-	}
-	if a.guard != nil {
-		opts.CanRead = a.guard.CanRead
 	}
 	if a.policy != nil {
 		opts.Decide = a.policy.Decide
@@ -46,6 +44,16 @@ func (a *App) newUI() *ui.Handler {
 		opts.Licenses = indexer.PolicyInputs{Index: a.index, Log: a.log}.Licenses
 	}
 	return ui.New(opts)
+}
+
+// canRead returns what decides which modules the viewer of a request to
+// the web UI or the JSON API (and /catalog, /index) may see:
+// auth.Auth.CanRead, or nil (every module) without access control.
+func (a *App) canRead() func(ctx context.Context, modulePath string) bool {
+	if a.guard == nil {
+		return nil
+	}
+	return a.guard.CanRead
 }
 
 // vulns returns the known vulnerabilities of mv in the mirrored database:

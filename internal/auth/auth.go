@@ -11,10 +11,11 @@
 // exist, whatever its credentials. A request let through reaches the next
 // handler without its Authorization header and with its [Principal] in its
 // context, and its answer is marked Cache-Control: private if it needed
-// credentials. Requests of the web UI (route.UI) are always
-// authenticated, even where anyone may read, so that [Auth.CanRead] can
-// tell the UI which modules its viewer may see. Secrets are never logged. The README's "Access control and
-// TLS" is the operator's guide.
+// credentials. Requests that list modules (the web UI, the JSON API,
+// /catalog and /index: see [perViewer]) are always authenticated, even
+// where anyone may read, so that [Auth.CanRead] can tell their handlers
+// which modules the viewer may see. Secrets are never logged. The
+// README's "Access control and TLS" is the operator's guide.
 package auth
 
 import (
@@ -54,8 +55,9 @@ const (
 // MetricsPattern is the [Rule.Pattern] that decides who may read /metrics.
 const MetricsPattern = "@metrics"
 
-// CatalogPattern is the [Rule.Pattern] that decides who may read /catalog
-// and /index, which name every stored module, private ones included.
+// CatalogPattern is the [Rule.Pattern] that decides who may read /catalog,
+// /index, the JSON API and the web UI, which list stored modules (each
+// viewer only those the rules let them read, by [Auth.CanRead]).
 const CatalogPattern = "@catalog"
 
 // TokenUser is the Basic-authentication user name whose password is a token.
@@ -217,9 +219,9 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := route.Of(r)
 		kind, mod := rt.Access(), rt.Module()
-		// The web UI shows each viewer what they may read: it needs to
-		// know who they are even where anyone is let in.
-		viewer := rt.Endpoint == route.UI
+		// Listings show each viewer what they may read: they need to
+		// know who the viewer is even where anyone is let in.
+		viewer := perViewer(rt)
 		if kind == route.Open && !viewer {
 			next.ServeHTTP(w, withoutAuthorization(r, ""))
 			return
@@ -274,14 +276,28 @@ func deny(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(NotFound))
 }
 
+// perViewer reports whether the answer to a request of rt lists modules
+// and leaves out those its viewer may not read ([Auth.CanRead]): the web
+// UI (route.UI), the JSON API (route.API), /catalog and /index
+// (route.Catalog). This is the one place that says which requests carry
+// their viewer.
+func perViewer(rt route.Route) bool {
+	switch rt.Endpoint {
+	case route.UI, route.API, route.Catalog:
+		return true
+	}
+	return false
+}
+
 type principalKey struct{}
 
 type viewerKey struct{}
 
 // CanRead reports whether the rules let whoever made the request of ctx
-// read module path mod (download it). Only requests of the web UI
-// (route.UI) carry who made them for this: for any other ctx, CanRead
-// answers as for an anonymous request.
+// read module path mod (download it). Only requests that list modules
+// ([perViewer]: the web UI, the JSON API, /catalog and /index) carry who
+// made them for this: for any other ctx, CanRead answers as for an
+// anonymous request.
 func (a *Auth) CanRead(ctx context.Context, mod string) bool {
 	who, _ := ctx.Value(viewerKey{}).(principal)
 	ru := a.match(route.ModuleAccess, mod)

@@ -738,10 +738,11 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// TestWebUIViewer checks what the web UI learns of its viewer: /ui/ pages
-// are decided by the @catalog rule, /ui/login and the UI's assets are open
-// to anyone, and in every request let through CanRead answers for who
-// made it, even where no credentials were needed.
+// TestWebUIViewer checks what the listings of modules (the web UI, the
+// JSON API, /catalog and /index) learn of their viewer: they are decided
+// by the @catalog rule, /ui/login and the UI's assets are open to anyone,
+// and in every request let through CanRead answers for who made it, even
+// where no credentials were needed.
 func TestWebUIViewer(t *testing.T) {
 	rules := append([]Rule{}, testRules...)
 	rules[len(rules)-1] = Rule{Pattern: CatalogPattern, Allow: []string{Anyone}}
@@ -771,6 +772,15 @@ func TestWebUIViewer(t *testing.T) {
 		{"login tells who", testRules, "/ui/login", basic("bob", "bob-s3cret-pw"), http.StatusOK, "bob",
 			map[string]bool{"git.corp.example/tools": true}},
 		{"assets are open", testRules, "/ui/assets/ui.css", nil, http.StatusOK, "", nil},
+		{"API: alice", rules, "/api/v1/modules", basic("alice", "alice-s3cret-pw"), http.StatusOK, "alice",
+			map[string]bool{"example.com/pub": true, "git.corp.example/team/app": true}},
+		{"API: anonymous", rules, "/api/v1/events", nil, http.StatusOK, "",
+			map[string]bool{"example.com/pub": true, "git.corp.example/team/app": false}},
+		{"catalog: bob", rules, "/catalog", basic("bob", "bob-s3cret-pw"), http.StatusOK, "bob",
+			map[string]bool{"git.corp.example/tools": true, "git.corp.example/team/app": false}},
+		{"index: ci token", rules, "/index", bearer("ci-0123456789abcdef"), http.StatusOK, "token:ci",
+			map[string]bool{"git.corp.example/team/app": true}},
+		{"API, @catalog for alice only: anonymous denied", testRules, "/api/v1/modules", nil, http.StatusNotFound, "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.rules, nil)
@@ -779,7 +789,7 @@ func TestWebUIViewer(t *testing.T) {
 			h := f.a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				who = Principal(r.Context())
 				if r.Header.Get("Authorization") != "" {
-					t.Error("the UI got the Authorization header")
+					t.Error("the listing got the Authorization header")
 				}
 				reads = map[string]bool{}
 				for m := range tt.reads {
@@ -797,7 +807,8 @@ func TestWebUIViewer(t *testing.T) {
 			}
 		})
 	}
-	// Outside the UI, CanRead answers as for an anonymous request.
+	// Outside a listing's request, CanRead answers as for an anonymous
+	// request.
 	f := newFixture(t, testRules, nil)
 	if f.a.CanRead(context.Background(), "git.corp.example/team/app") || !f.a.CanRead(context.Background(), "example.com/pub") {
 		t.Error("CanRead without a viewer is not anonymous")

@@ -72,6 +72,13 @@ type Page struct {
 // are added or removed meanwhile, and reaches every module stored
 // throughout exactly once.
 func ReadCatalog(ctx context.Context, st *store.Store, cursor string, limit int) (Page, error) {
+	return readCatalog(ctx, st, cursor, limit, nil)
+}
+
+// readCatalog is [ReadCatalog] without the modules keep refuses (nil
+// keeps all): they are skipped in the walk, so the page is still full and
+// Next is the last module it holds.
+func readCatalog(ctx context.Context, st *store.Store, cursor string, limit int, keep func(path string) bool) (Page, error) {
 	if limit <= 0 {
 		limit = DefaultCatalogLimit
 	}
@@ -87,7 +94,8 @@ func ReadCatalog(ctx context.Context, st *store.Store, cursor string, limit int)
 	// prefixes.
 	after := cursor + "/@v/"
 	page := Page{Modules: []Module{}}
-	last := "" // escaped path of the last module in the page
+	last := ""    // escaped path of the last module in the page
+	refused := "" // escaped path of the last module keep refused
 	err := st.Walk(ctx, "", func(e store.Entry) bool {
 		// Keys up to the cursor's module are skipped before they are
 		// parsed.
@@ -99,6 +107,10 @@ func ReadCatalog(ctx context.Context, st *store.Store, cursor string, limit int)
 			return true
 		}
 		if v.escPath != last {
+			if v.escPath == refused || (keep != nil && !keep(v.path)) {
+				refused = v.escPath // a module's keys are consecutive
+				return true
+			}
 			if len(page.Modules) == limit {
 				page.Next = last // one more module is stored
 				return false
@@ -151,6 +163,13 @@ type IndexEntry struct {
 // ask again from a little before the last Timestamp it saw and drop the
 // duplicates.
 func ReadIndex(ctx context.Context, st *store.Store, since time.Time, after module.Version, limit int) ([]IndexEntry, error) {
+	return readIndex(ctx, st, since, after, limit, nil)
+}
+
+// readIndex is [ReadIndex] without the versions of modules keep refuses
+// (nil keeps all): they are skipped in the walk, so the page is still
+// full.
+func readIndex(ctx context.Context, st *store.Store, since time.Time, after module.Version, limit int, keep func(path string) bool) ([]IndexEntry, error) {
 	if limit <= 0 {
 		limit = DefaultIndexLimit
 	}
@@ -172,6 +191,7 @@ func ReadIndex(ctx context.Context, st *store.Store, since time.Time, after modu
 		ie := IndexEntry{Path: v.path, Version: v.version, Timestamp: e.ModTime.UTC()}
 		switch {
 		case compareEntries(ie, bound) <= 0:
+		case keep != nil && !keep(ie.Path):
 		case len(h) < limit:
 			heap.Push(&h, ie)
 		case compareEntries(ie, h[0]) < 0:

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -657,4 +658,57 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestCanRead checks that a Handler with CanRead leaves out the modules it
+// refuses, hidden before, between (in a run longer than a page) and after
+// the others: paging two at a time gives full pages but the last, reaches
+// every other module once, and no cursor names a hidden one. CanRead gets
+// the request's context.
+func TestCanRead(t *testing.T) {
+	st := openStore(t, "mem://")
+	var want []string
+	for i := range 12 {
+		p := fmt.Sprintf("example.com/m%02d/hidden", i)
+		if i == 2 || i == 3 || i == 7 || i == 9 {
+			p = fmt.Sprintf("example.com/m%02d/shown", i)
+			want = append(want, p)
+		}
+		storeVersion(t, st, module.Version{Path: p, Version: "v1.0.0"})
+	}
+	type viewerKey struct{}
+	h := catalog.New(st, slog.New(slog.DiscardHandler))
+	h.CanRead = func(ctx context.Context, path string) bool {
+		if ctx.Value(viewerKey{}) != "viewer" {
+			t.Errorf("CanRead(%s) without the request's context", path)
+		}
+		return strings.HasSuffix(path, "/shown")
+	}
+	withViewer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, "viewer")))
+	})
+
+	var got []string
+	var sizes []int
+	for cursor, n := "", 0; n == 0 || cursor != ""; n++ {
+		p := getCatalog(t, withViewer, cursor, 2)
+		for _, m := range p.Modules {
+			got = append(got, m.Path)
+		}
+		sizes, cursor = append(sizes, len(p.Modules)), p.Next
+		if strings.Contains(cursor, "hidden") {
+			t.Errorf("/catalog cursor %q names a hidden module", cursor)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(sizes) != "[2 2]" {
+		t.Errorf("/catalog pages of %v: %q, want [2 2]: %q", sizes, got, want)
+	}
+
+	got = nil
+	for _, l := range getIndex(t, withViewer, "limit=3") {
+		got = append(got, l.Path)
+	}
+	if len(got) != 3 || strings.Contains(fmt.Sprint(got), "hidden") {
+		t.Errorf("/index?limit=3: %q, want 3 shown modules", got)
+	}
 }

@@ -41,6 +41,22 @@ type Handler struct {
 	st    *store.Store
 	log   *slog.Logger
 	walks chan struct{} // semaphore of store walks
+
+	// CanRead, if not nil, reports whether the viewer of a request (its
+	// context) may read a module path (auth.Auth.CanRead): the modules it
+	// refuses are left out of the answers, whose pages are still full and
+	// whose cursors are the last module shown. Nil shows every module.
+	// Set it before the Handler serves.
+	CanRead func(ctx context.Context, modulePath string) bool
+}
+
+// keep returns what keeps the modules the viewer of ctx may read, or nil
+// for all.
+func (h *Handler) keep(ctx context.Context) func(path string) bool {
+	if h.CanRead == nil {
+		return nil
+	}
+	return func(path string) bool { return h.CanRead(ctx, path) }
 }
 
 // New returns a Handler over st. A nil log means slog.Default().
@@ -84,7 +100,7 @@ func (h *Handler) serveCatalog(w http.ResponseWriter, r *http.Request, q url.Val
 	}
 	var page Page
 	err = h.walk(r.Context(), func(ctx context.Context) (err error) {
-		page, err = ReadCatalog(ctx, h.st, p.Cursor, p.Limit)
+		page, err = readCatalog(ctx, h.st, p.Cursor, p.Limit, h.keep(r.Context()))
 		return err
 	})
 	if err != nil {
@@ -107,7 +123,7 @@ func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request, q url.Value
 	}
 	var entries []IndexEntry
 	err = h.walk(r.Context(), func(ctx context.Context) (err error) {
-		entries, err = ReadIndex(ctx, h.st, p.Since, p.After, p.Limit)
+		entries, err = readIndex(ctx, h.st, p.Since, p.After, p.Limit, h.keep(r.Context()))
 		return err
 	})
 	if err != nil {

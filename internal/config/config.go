@@ -29,6 +29,7 @@ import (
 type Serve struct {
 	Config          string        // the TOML configuration file read, if any
 	Listen          string        // address to listen on
+	PublicURL       string        // http(s) URL clients reach this server at, shown by the web UI; "" for each request's own
 	Storage         string        // gocloud.dev/blob URL of the store
 	Upstream        string        // GOPROXY-style upstream list
 	SumDB           []string      // checksum database names served under /sumdb/
@@ -322,8 +323,15 @@ func (c *Serve) parseSumDBs(gosumdb, names string) error {
 	return nil
 }
 
-// checkEndpoints checks the URLs of the lock and the trace collector.
+// checkEndpoints checks the URLs of the lock, the trace collector and
+// this server.
 func (c *Serve) checkEndpoints() error {
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%s: want an absolute http:// or https:// URL such as https://proxy.corp.example/ (no credentials, query or fragment)", c.setting("public-url"))
+		}
+	}
 	if c.Lock != "" {
 		u, err := url.Parse(c.Lock)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
@@ -592,6 +600,7 @@ func serveFlags(c *Serve, raw *rawFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Config, "config", "", "TOML file of settings, keyed by flag name (list-ttl = \"5m\"); flags and MODVAULT_* variables win over it")
 	fs.StringVar(&c.Listen, "listen", ":3000", "address to listen on")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the http(s) URL clients reach modvault at (https://proxy.corp.example/), which the web UI tells them to set GOPROXY to: for a modvault behind a TLS-terminating proxy (default: each request's scheme and Host)")
 	fs.StringVar(&c.Storage, "storage", "", "store URL: file:///dir, mem://, … (default: file:// under the user's data directory)")
 	fs.StringVar(&c.Upstream, "upstream", "", "upstream proxy list with GOPROXY syntax (default: $GOPROXY, else go env GOPROXY)")
 	fs.StringVar(&raw.sumdb, "sumdb", "", "comma-separated checksum database names to serve under /sumdb/ (default: the name in $GOSUMDB, else go env GOSUMDB)")

@@ -291,6 +291,10 @@ func TestBadSettings(t *testing.T) {
 		{args: []string{"--lock=memcached://x:1"}, words: []string{"--lock", "redis://"}},
 		{vars: []string{"MODVAULT_LOCK", "127.0.0.1:6379"}, words: []string{"MODVAULT_LOCK", "redis://"}},
 		{args: []string{"--zip-redirect=-1m"}, words: []string{"--zip-redirect", "negative"}},
+		{args: []string{"--public-url=proxy.corp.example"}, words: []string{"--public-url", "absolute http:// or https:// URL"}},
+		{args: []string{"--public-url=/goproxy/"}, words: []string{"--public-url", "absolute"}},
+		{vars: []string{"MODVAULT_PUBLIC_URL", "ftp://proxy.corp.example/"}, words: []string{"MODVAULT_PUBLIC_URL", "https://"}},
+		{args: []string{"--public-url=https://user:pw@proxy.corp.example/"}, words: []string{"--public-url", "no credentials"}},
 		{args: []string{"--direct-timeout=0s"}, words: []string{"--direct-timeout"}},
 		{args: []string{"--goprivate=corp.test,[bad"}, words: []string{"--goprivate", "[bad"}},
 		{vars: []string{"GOPRIVATE", "[bad"}, words: []string{"GOPRIVATE", "[bad"}},
@@ -542,6 +546,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{`list-ttl = "-1m"`, []string{": list-ttl", "not a positive duration"}},
 		{"[server]\nlisten = \":1\"", []string{"unknown setting", `"server"`}},
 		{`direct-limit = 1.5`, []string{"direct-limit"}},
+		{`public-url = "https://"`, []string{": public-url", "absolute"}},
 	} {
 		file := writeConfig(t, tt.content)
 		f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off")}
@@ -651,5 +656,25 @@ allow = ["alice", "token:ci"]
 				t.Errorf("%q %q: error %q lacks %q", tt.content, tt.args, err, w)
 			}
 		}
+	}
+}
+
+// TestPublicURL: --public-url is read from the config file (and the flag
+// wins over it), and "modvault config" shows it with its origin.
+func TestPublicURL(t *testing.T) {
+	file := writeConfig(t, `public-url = "https://proxy.corp.example/goproxy/"`)
+	f := &fakeEnv{vars: with(home(), "GOPROXY", "off", "GOSUMDB", "off")}
+	c := parse(t, f, "--config", file)
+	if c.PublicURL != "https://proxy.corp.example/goproxy/" || c.Origins["public-url"] != "config "+file {
+		t.Errorf("from the file: %q from %q", c.PublicURL, c.Origins["public-url"])
+	}
+	if !slices.Contains(c.Settings(), Setting{Name: "public-url", Value: "https://proxy.corp.example/goproxy/", Origin: "config " + file}) {
+		t.Errorf("settings lack public-url: %+v", c.Settings())
+	}
+	if c := parse(t, f, "--config", file, "--public-url=http://10.0.0.5:3000"); c.PublicURL != "http://10.0.0.5:3000" || c.Origins["public-url"] != "flag" {
+		t.Errorf("the flag over the file: %q from %q", c.PublicURL, c.Origins["public-url"])
+	}
+	if c := parse(t, f); c.PublicURL != "" || c.Origins["public-url"] != "default" {
+		t.Errorf("default: %q from %q", c.PublicURL, c.Origins["public-url"])
 	}
 }

@@ -137,8 +137,7 @@ func (x *Index) Events(ctx context.Context, f Filter, cursor string, limit int) 
 	}
 	if len(page.Events) > limit {
 		page.Events = page.Events[:limit]
-		last := page.Events[limit-1]
-		page.Next = strconv.FormatInt(unixNano(last.Time), 10) + "." + strconv.FormatInt(last.ID, 10)
+		page.Next = eventCursor(page.Events[limit-1])
 	}
 	return page, nil
 }

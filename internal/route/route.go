@@ -81,8 +81,9 @@ const (
 	ModuleAccess
 	// MetricsAccess requests are decided by the @metrics rule.
 	MetricsAccess
-	// CatalogAccess requests list stored modules, private ones too: the
-	// @catalog rule decides.
+	// CatalogAccess requests list stored modules: the @catalog rule
+	// decides who may make them, and each viewer sees only the modules
+	// the rules let them read.
 	CatalogAccess
 )
 
@@ -101,7 +102,8 @@ var access = [numEndpoints]Access{
 	Ready:   Open,
 	Metrics: MetricsAccess,
 	Catalog: CatalogAccess,
-	// The API names every stored module, private ones too.
+	// The API lists stored modules, as /catalog does (each viewer only
+	// those they may read).
 	API: CatalogAccess,
 	// The vulnerability database is public data, copied from outside:
 	// whoever may fetch any module (the "*" rule) may read it.

@@ -44,13 +44,10 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, q url.Valu
 		return
 	}
 	p.Filtered = f != index.Filter{}
-	page := index.EventsPage{}
-	if f.Module == "" || h.canRead(r.Context(), f.Module) {
-		page, err = h.readableEvents(r.Context(), f, q.Get("cursor"), limit)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	page, err := h.readableEvents(r.Context(), f, q.Get("cursor"), limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	p.Events = page.Events
 	if page.Next != "" {

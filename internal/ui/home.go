@@ -117,19 +117,8 @@ func (h *Handler) settings(base string) ([]setting, string) {
 }
 
 // readableEvents returns a page of events matching f that the viewer of
-// ctx may see: the events of modules they may not read are left out (so
-// a page may hold fewer than limit).
+// ctx may see: the events of modules they may not read are left out, and
+// the page is still full unless it is the last (index.Visible).
 func (h *Handler) readableEvents(ctx context.Context, f index.Filter, cursor string, limit int) (index.EventsPage, error) {
-	page, err := h.opts.Index.Events(ctx, f, cursor, limit)
-	if err != nil {
-		return page, err
-	}
-	kept := page.Events[:0]
-	for _, e := range page.Events {
-		if h.canRead(ctx, e.Module) {
-			kept = append(kept, e)
-		}
-	}
-	page.Events = kept
-	return page, nil
+	return h.opts.Index.VisibleEvents(ctx, h.opts.CanRead, f, cursor, limit)
 }

@@ -22,8 +22,9 @@ type searchPage struct {
 
 // serveSearch serves /ui/search?q=&cursor=&limit=: the modules whose path
 // contains q (ignoring case) that the viewer may read, a page at a time.
-// A page leaves out the modules the viewer may not read, so it may hold
-// fewer than limit; Next goes on after the last module looked at.
+// A page leaves out the modules the viewer may not read and is still full
+// unless it is the last; Next goes on after its last module shown
+// (index.Visible), so neither names nor counts a module left out.
 func (h *Handler) serveSearch(w http.ResponseWriter, r *http.Request, q url.Values) {
 	if err := onlyParams(q, "q", "cursor", "limit"); err != nil {
 		h.badRequest(w, r, err)
@@ -39,16 +40,12 @@ func (h *Handler) serveSearch(w http.ResponseWriter, r *http.Request, q url.Valu
 		h.badRequest(w, r, fmt.Errorf("q is longer than %d bytes", maxQuery))
 		return
 	}
-	page, err := h.opts.Index.SearchModules(r.Context(), p.Q, p.Cursor, limit)
+	page, err := h.opts.Index.VisibleModules(r.Context(), h.opts.CanRead, p.Q, p.Cursor, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	for _, m := range page.Modules {
-		if h.canRead(r.Context(), m.Path) {
-			p.Modules = append(p.Modules, m)
-		}
-	}
+	p.Modules = page.Modules
 	if page.Next != "" {
 		l := ""
 		if limit != DefaultLimit {

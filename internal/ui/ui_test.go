@@ -596,3 +596,31 @@ func TestHomeShowsSettings(t *testing.T) {
 	// Recent activity, refusals marked.
 	mustContain(t, "/ui/", body, `<tr class="refused">`, "carol")
 }
+
+// TestSearchPagesHideSecret checks that paging anonymously through every
+// module one at a time shows a module on every page and that no page, nor
+// the link to the next one, names the module the viewer may not read.
+func TestSearchPagesHideSecret(t *testing.T) {
+	f := newFixture(t, ui.Options{})
+	escaped, _ := module.EscapePath(secretMod)
+	next, pages := "/ui/search?limit=1", 0
+	for ; next != ""; pages++ {
+		if pages > 10 {
+			t.Fatal("more than 10 pages of one module")
+		}
+		body := f.page(t, next, "")
+		if strings.Contains(body, secretMod) || strings.Contains(body, escaped) || strings.Contains(body, url.QueryEscape(escaped)) {
+			t.Errorf("%s names %s", next, secretMod)
+		}
+		if n := strings.Count(body, `<td class="path">`); n != 1 {
+			t.Errorf("%s lists %d modules, want 1", next, n)
+		}
+		next = ""
+		if n := links(body, "Next page"); len(n) == 1 {
+			next = n[0]
+		}
+	}
+	if all := f.page(t, "/ui/search?limit=100", "alice"); !strings.Contains(all, secretMod) {
+		t.Error("alice's search does not show " + secretMod)
+	}
+}

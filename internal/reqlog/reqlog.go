@@ -52,16 +52,18 @@ type Handler struct {
 }
 
 // NewHandler returns a handler that writes to w in text, or in JSON if
-// json, the records of level opts.Level and above. opts must not set
-// AddSource or ReplaceAttr (the hand-made lines would differ).
+// json, the records of level opts.Level and above. Request lines are made
+// by hand only for text without opts.AddSource or opts.ReplaceAttr (which
+// would change them); otherwise they go through slog too.
 func NewHandler(w io.Writer, json bool, opts *slog.HandlerOptions) *Handler {
-	if opts != nil && (opts.AddSource || opts.ReplaceAttr != nil) {
-		panic("reqlog: AddSource and ReplaceAttr are not supported")
-	}
 	if json {
 		return &Handler{Handler: slog.NewJSONHandler(w, opts)}
 	}
-	return &Handler{Handler: slog.NewTextHandler(w, opts), w: w}
+	h := &Handler{Handler: slog.NewTextHandler(w, opts)}
+	if opts == nil || (!opts.AddSource && opts.ReplaceAttr == nil) {
+		h.w = w
+	}
+	return h
 }
 
 // Log writes l to log, if its level is enabled: by hand when log's handler

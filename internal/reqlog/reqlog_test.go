@@ -151,6 +151,18 @@ func TestLogLevelsAndOtherHandlers(t *testing.T) {
 	}
 
 	buf.Reset()
+	upper := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == "path" {
+			a.Value = slog.StringValue(strings.ToUpper(a.Value.String()))
+		}
+		return a
+	}
+	Log(context.Background(), slog.New(NewHandler(&buf, false, &slog.HandlerOptions{ReplaceAttr: upper})), &l)
+	if !strings.Contains(buf.String(), " path=/X ") {
+		t.Fatalf("ReplaceAttr was not applied to a request line: %q", buf.String())
+	}
+
+	buf.Reset()
 	Log(context.Background(), slog.New(NewHandler(&buf, false, nil)).With("replica", "a"), &l)
 	if !strings.HasSuffix(buf.String(), " cache=hit replica=a\n") && !strings.Contains(buf.String(), " replica=a ") {
 		t.Fatalf("a derived logger's attributes are missing: %q", buf.String())

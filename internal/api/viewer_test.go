@@ -82,6 +82,31 @@ func decodeAs(t *testing.T, h http.Handler, target, user string, v any) {
 	}
 }
 
+// walkPages follows the cursors of a listing from its first page (target,
+// which has a query) to its last, as user, and returns the module path of
+// every item and the size of every page; seen is given each page's cursor.
+func walkPages[P any](t *testing.T, h http.Handler, target, user string, seen func(listing, cursor string), items func(P) ([]string, string)) (got []string, sizes []int) {
+	t.Helper()
+	for cursor, n := "", 0; n == 0 || cursor != ""; n++ {
+		var p P
+		decodeAs(t, h, target+"&cursor="+url.QueryEscape(cursor), user, &p)
+		var paths []string
+		paths, cursor = items(p)
+		got, sizes = append(got, paths...), append(sizes, len(paths))
+		seen(target, cursor)
+	}
+	return got, sizes
+}
+
+// modulePaths returns the module path of each item.
+func modulePaths[T any](items []T, path func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = path(it)
+	}
+	return out
+}
+
 // TestPrivateModulesHidden checks that the API shows a private module's
 // path, versions and events only to a user the rules let read it: to
 // anyone else every listing leaves it out, and its pages answer exactly
@@ -215,40 +240,22 @@ func TestPagingSkipsHiddenModules(t *testing.T) {
 			}
 		}
 
-		var got []string
-		var sizes []int
-		for cursor, n := "", 0; n == 0 || cursor != ""; n++ {
-			var p api.ModulesPage
-			decodeAs(t, h, "/api/v1/modules?limit=2&q=lib&cursor="+url.QueryEscape(cursor), user, &p)
-			for _, m := range p.Modules {
-				got = append(got, m.Path)
-			}
-			sizes, cursor = append(sizes, len(p.Modules)), p.Next
-			noHidden("modules", cursor)
-		}
+		got, sizes := walkPages(t, h, "/api/v1/modules?limit=2&q=lib", user, noHidden,
+			func(p api.ModulesPage) ([]string, string) {
+				return modulePaths(p.Modules, func(m api.ModuleSummary) string { return m.Path }), p.Next
+			})
 		check("/api/v1/modules", got, sizes)
 
-		got, sizes = nil, nil
-		for cursor, n := "", 0; n == 0 || cursor != ""; n++ {
-			var p catalog.Page
-			decodeAs(t, h, "/catalog?limit=2&cursor="+url.QueryEscape(cursor), user, &p)
-			for _, m := range p.Modules {
-				got = append(got, m.Path)
-			}
-			sizes, cursor = append(sizes, len(p.Modules)), p.Next
-			noHidden("/catalog", cursor)
-		}
+		got, sizes = walkPages(t, h, "/catalog?limit=2", user, noHidden,
+			func(p catalog.Page) ([]string, string) {
+				return modulePaths(p.Modules, func(m catalog.Module) string { return m.Path }), p.Next
+			})
 		check("/catalog", got, sizes)
 
-		got, sizes = nil, nil
-		for cursor, n := "", 0; n == 0 || cursor != ""; n++ {
-			var p api.EventsPage
-			decodeAs(t, h, "/api/v1/events?limit=2&cursor="+url.QueryEscape(cursor), user, &p)
-			for _, e := range p.Events {
-				got = append(got, e.Module)
-			}
-			sizes, cursor = append(sizes, len(p.Events)), p.Next
-		}
+		got, sizes = walkPages(t, h, "/api/v1/events?limit=2", user, func(string, string) {},
+			func(p api.EventsPage) ([]string, string) {
+				return modulePaths(p.Events, func(e api.Event) string { return e.Module }), p.Next
+			})
 		check("/api/v1/events", got, sizes)
 
 		// /index pages from the last entry of a page; a short page is

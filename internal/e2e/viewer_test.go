@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,24 +50,11 @@ func TestAnonymousAPIHidesPrivateModule(t *testing.T) {
 				},
 			})
 			alice := strings.Replace(base, "://", "://alice:"+password+"@", 1)
-			get := func(base, path string) (int, string) {
-				t.Helper()
-				resp, err := http.Get(base + path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return resp.StatusCode, string(b)
-			}
 			for _, p := range []struct{ base, path string }{
 				{alice, "/example.com/b/@v/v1.1.0.zip"},
 				{base, "/example.com/a/@v/v1.0.0.zip"},
 			} {
-				if status, body := get(p.base, p.path); status != http.StatusOK {
+				if status, body := fetch(t, http.DefaultClient, p.base+p.path); status != http.StatusOK {
 					t.Fatalf("GET %s: %d %s", p.path, status, body)
 				}
 			}
@@ -85,23 +71,23 @@ func TestAnonymousAPIHidesPrivateModule(t *testing.T) {
 					return ""
 				})
 				for _, path := range []string{"/api/v1/modules/" + private, "/api/v1/versions/" + private + "@v1.1.0"} {
-					if status, body := get(base, path); status != http.StatusNotFound {
+					if status, body := fetch(t, http.DefaultClient, base+path); status != http.StatusNotFound {
 						t.Errorf("anonymous GET %s: %d %s, want 404", path, status, body)
 					}
-					if status, body := get(alice, path); status != http.StatusOK {
+					if status, body := fetch(t, http.DefaultClient, alice+path); status != http.StatusOK {
 						t.Errorf("alice's GET %s: %d %s", path, status, body)
 					}
 				}
 			}
 			for _, path := range listings {
-				status, body := get(base, path)
+				status, body := fetch(t, http.DefaultClient, base+path)
 				if status != http.StatusOK || strings.Contains(body, private+`"`) || strings.Contains(body, private+"@") {
 					t.Errorf("anonymous GET %s: %d, names %s: %s", path, status, private, body)
 				}
 				if !strings.Contains(body, "example.com/a") {
 					t.Errorf("anonymous GET %s does not show example.com/a: %s", path, body)
 				}
-				if _, body := get(alice, path); !strings.Contains(body, private) {
+				if _, body := fetch(t, http.DefaultClient, alice+path); !strings.Contains(body, private) {
 					t.Errorf("alice's GET %s does not show %s: %s", path, private, body)
 				}
 			}
